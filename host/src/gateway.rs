@@ -1,0 +1,220 @@
+//! The gateway: builds the runtime, loads every module of a manifest, and runs
+//! the router, the `$upstream` sink and one task per module instance until it is
+//! shut down.
+//!
+//! Shutdown is explicit: a watch channel tells every instance to stop after its
+//! current call. When the instances and the gateway drop their senders the
+//! router ends, and when the router drops its sender the upstream task ends.
+
+use crate::instance::{self, INPUT_QUEUE, InstanceIo, InstanceSpec};
+use crate::manifest::Manifest;
+use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stamp_from_device};
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::router::{Envelope, ModuleInbox, Producer, ROUTER_QUEUE, Router, UpstreamMessage};
+use crate::runtime::{EpochTicker, Limits, LoadError, Runtime, RuntimeError};
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// How many messages wait for the `$upstream` sink.
+pub const UPSTREAM_QUEUE: usize = 1024;
+/// How many `$upstream` messages an observer may fall behind before it misses
+/// some (and is told how many).
+pub const UPSTREAM_OBSERVER_BACKLOG: usize = 4096;
+
+/// Why the gateway could not start or take a message.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The runtime could not be set up.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// A module's component could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// An injected message is over the size limit.
+    #[error(
+        "message from device `{device}` is {size} bytes, over the limit of {MAX_MESSAGE_BYTES}"
+    )]
+    TooLarge {
+        /// The device.
+        device: String,
+        /// Its size.
+        size: usize,
+    },
+    /// The gateway is shutting down.
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+}
+
+/// A running gateway.
+pub struct Gateway {
+    shutdown: watch::Sender<bool>,
+    ingress: Option<mpsc::Sender<Envelope>>,
+    instances: Vec<JoinHandle<()>>,
+    router: JoinHandle<()>,
+    upstream_task: JoinHandle<()>,
+    metrics: Arc<Metrics>,
+    observers: broadcast::Sender<UpstreamMessage>,
+    first_observer: Option<broadcast::Receiver<UpstreamMessage>>,
+    ids: Arc<IdGenerator>,
+    failed_to_start: Vec<(String, String)>,
+    _ticker: EpochTicker,
+}
+
+async fn run_upstream(
+    mut rx: mpsc::Receiver<UpstreamMessage>,
+    metrics: Arc<Metrics>,
+    observers: broadcast::Sender<UpstreamMessage>,
+) {
+    while let Some(msg) = rx.recv().await {
+        metrics.upstream_accepted();
+        // No observer is fine: the in-process sink only counts.
+        let _ = observers.send(msg);
+    }
+}
+
+impl Gateway {
+    /// Loads every module of `manifest` and starts the gateway. A module that
+    /// cannot be loaded stops the start with an error that names it; a module
+    /// whose `init` fails is reported (see [`Gateway::failed_to_start`]) and the
+    /// rest run.
+    pub async fn start(manifest: &Manifest) -> Result<Gateway, GatewayError> {
+        let runtime = Arc::new(Runtime::new()?);
+        let mut specs = Vec::with_capacity(manifest.modules.len());
+        for module in &manifest.modules {
+            let component = runtime.load_file(&module.name, &module.path)?;
+            specs.push(InstanceSpec {
+                name: Arc::from(module.name.as_str()),
+                component,
+                config: module.config.clone(),
+                limits: Limits::default(),
+            });
+        }
+        let ticker = runtime.start_epoch_ticker();
+        let metrics = Arc::new(Metrics::new(
+            manifest.modules.iter().map(|m| m.name.as_str()),
+            manifest.routes.iter().map(|r| r.name.as_str()),
+        ));
+        let (router_tx, router_rx) = mpsc::channel(ROUTER_QUEUE);
+        let (upstream_tx, upstream_rx) = mpsc::channel(UPSTREAM_QUEUE);
+        let (observers, first_observer) = broadcast::channel(UPSTREAM_OBSERVER_BACKLOG);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+
+        let mut inboxes = Vec::with_capacity(specs.len());
+        let mut instances = Vec::with_capacity(specs.len());
+        let mut starts = Vec::with_capacity(specs.len());
+        for (spec, module_metrics) in specs.into_iter().zip(metrics.modules.iter()) {
+            let (tx, inbox) = mpsc::channel(INPUT_QUEUE);
+            inboxes.push((
+                spec.name.to_string(),
+                ModuleInbox {
+                    tx,
+                    metrics: module_metrics.clone(),
+                },
+            ));
+            let (started, started_rx) = oneshot::channel();
+            starts.push((spec.name.to_string(), started_rx));
+            let io = InstanceIo {
+                inbox,
+                router: router_tx.clone(),
+                metrics: module_metrics.clone(),
+                shutdown: shutdown_rx.clone(),
+                started,
+            };
+            instances.push(tokio::spawn(instance::run(spec, runtime.clone(), io)));
+        }
+        let routes: Vec<_> = manifest
+            .routes
+            .iter()
+            .map(|r| (r.name.clone(), r.route.clone()))
+            .collect();
+        let router = Router::new(&routes, inboxes, upstream_tx, metrics.clone());
+        let router = tokio::spawn(router.run(router_rx));
+        let upstream_task = tokio::spawn(run_upstream(
+            upstream_rx,
+            metrics.clone(),
+            observers.clone(),
+        ));
+
+        let mut failed_to_start = Vec::new();
+        for (name, started) in starts {
+            match started.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed_to_start.push((name, e)),
+                Err(_) => failed_to_start.push((name, "the instance task ended".to_string())),
+            }
+        }
+        Ok(Gateway {
+            shutdown,
+            ingress: Some(router_tx),
+            instances,
+            router,
+            upstream_task,
+            metrics,
+            observers,
+            first_observer: Some(first_observer),
+            ids: Arc::new(IdGenerator::new()),
+            failed_to_start,
+            _ticker: ticker,
+        })
+    }
+
+    /// The modules whose first `init` failed, with the reason.
+    pub fn failed_to_start(&self) -> &[(String, String)] {
+        &self.failed_to_start
+    }
+
+    /// Every counter, now.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics.snapshot()
+    }
+
+    /// Observes the messages `$upstream` accepts. The first call sees every
+    /// message since the start; later calls see those from the call on.
+    pub fn subscribe_upstream(&mut self) -> broadcast::Receiver<UpstreamMessage> {
+        self.first_observer
+            .take()
+            .unwrap_or_else(|| self.observers.subscribe())
+    }
+
+    /// Routes `message` as if leaf device `device` had sent it. The gateway sets
+    /// `$connectionDeviceId`, and an id and creation time if they are unset.
+    pub async fn inject(&self, device: &str, mut message: Message) -> Result<(), GatewayError> {
+        let size = message_size(&message);
+        if size > MAX_MESSAGE_BYTES {
+            return Err(GatewayError::TooLarge {
+                device: device.to_string(),
+                size,
+            });
+        }
+        stamp_from_device(&mut message, device, &self.ids);
+        let envelope = Envelope {
+            from: Producer::Device(device.to_string()),
+            message,
+        };
+        let ingress = self.ingress.as_ref().ok_or(GatewayError::ShuttingDown)?;
+        ingress
+            .send(envelope)
+            .await
+            .map_err(|_| GatewayError::ShuttingDown)
+    }
+
+    /// Stops every instance after its current call, lets the router deliver
+    /// what it holds, and waits for every task to end.
+    pub async fn shutdown(mut self) -> MetricsSnapshot {
+        let _ = self.shutdown.send(true);
+        self.ingress = None;
+        for task in self.instances.drain(..) {
+            if let Err(e) = task.await {
+                tracing::error!("a module task ended abnormally: {e}");
+            }
+        }
+        if let Err(e) = (&mut self.router).await {
+            tracing::error!("the router ended abnormally: {e}");
+        }
+        if let Err(e) = (&mut self.upstream_task).await {
+            tracing::error!("the upstream sink ended abnormally: {e}");
+        }
+        self.metrics.snapshot()
+    }
+}

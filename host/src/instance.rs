@@ -1,0 +1,235 @@
+//! A module instance: a task that owns the module's wasmtime `Store`, reads its
+//! bounded input queue, fires its timers, calls the guest, and passes what the
+//! guest sent to the router.
+//!
+//! A call that returns an error counts as failed and the module carries on. A
+//! call that traps (including running past its CPU deadline or out of memory)
+//! counts as failed, discards what that call sent, and the instance is made
+//! afresh and initialised again. If that fails, the module is marked failed and
+//! its queue closes, so the router counts what it can no longer deliver.
+
+use crate::metrics::{ModuleMetrics, ModuleStatus};
+use crate::router::{Delivery, Envelope, Producer};
+use crate::runtime::{
+    DeadlineExceeded, Instance, Limits, LoadedComponent, Runtime, deadline_ticks,
+};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+/// The default length of a module's input queue.
+pub const INPUT_QUEUE: usize = 256;
+
+/// What an instance is made from.
+#[derive(Clone)]
+pub struct InstanceSpec {
+    /// The module's name.
+    pub name: Arc<str>,
+    /// The loaded component.
+    pub component: LoadedComponent,
+    /// The configuration passed to `init`.
+    pub config: Vec<(String, String)>,
+    /// Memory and CPU limits.
+    pub limits: Limits,
+}
+
+/// The channels an instance task works with.
+pub struct InstanceIo {
+    /// Its input queue.
+    pub inbox: mpsc::Receiver<Delivery>,
+    /// The router's queue.
+    pub router: mpsc::Sender<Envelope>,
+    /// Its counters.
+    pub metrics: Arc<ModuleMetrics>,
+    /// Turns true when the gateway stops.
+    pub shutdown: watch::Receiver<bool>,
+    /// Told once whether the first `init` succeeded.
+    pub started: oneshot::Sender<Result<(), String>>,
+}
+
+enum Outcome {
+    Done,
+    GuestError(String),
+    Trap(String),
+}
+
+/// Describes a trap for an operator: the trap code, the deadline, or the root
+/// cause.
+fn describe_trap(e: &wasmtime::Error) -> String {
+    if let Some(d) = e.downcast_ref::<DeadlineExceeded>() {
+        return d.to_string();
+    }
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        return format!("trap: {trap}");
+    }
+    e.root_cause().to_string()
+}
+
+struct Live {
+    spec: InstanceSpec,
+    instance: Instance,
+    ticks: u64,
+}
+
+impl Live {
+    async fn start(spec: InstanceSpec, runtime: &Runtime) -> Result<Live, String> {
+        let instance = runtime
+            .instantiate(spec.name.clone(), &spec.component, spec.limits)
+            .await
+            .map_err(|e| format!("instantiation failed: {}", describe_trap(&e)))?;
+        let ticks = deadline_ticks(spec.limits.call_deadline);
+        let mut live = Live {
+            spec,
+            instance,
+            ticks,
+        };
+        match live.call_init().await {
+            Outcome::Done => Ok(live),
+            Outcome::GuestError(e) => Err(format!("init returned an error: {e}")),
+            Outcome::Trap(e) => Err(format!("init trapped: {e}")),
+        }
+    }
+
+    fn outcome(result: Result<Result<(), String>, wasmtime::Error>) -> Outcome {
+        match result {
+            Ok(Ok(())) => Outcome::Done,
+            Ok(Err(e)) => Outcome::GuestError(e),
+            Err(e) => Outcome::Trap(describe_trap(&e)),
+        }
+    }
+
+    async fn call_init(&mut self) -> Outcome {
+        self.instance.arm_deadline(self.ticks);
+        let Instance { store, bindings } = &mut self.instance;
+        let r = bindings
+            .ganglion_module_guest()
+            .call_init(&mut *store, &self.spec.config)
+            .await;
+        Self::outcome(r)
+    }
+
+    async fn call_message(&mut self, d: &Delivery) -> Outcome {
+        self.instance.arm_deadline(self.ticks);
+        let Instance { store, bindings } = &mut self.instance;
+        let r = bindings
+            .ganglion_module_guest()
+            .call_on_message(&mut *store, &d.input, &d.message)
+            .await;
+        Self::outcome(r)
+    }
+
+    async fn call_timer(&mut self, id: u32) -> Outcome {
+        self.instance.arm_deadline(self.ticks);
+        let Instance { store, bindings } = &mut self.instance;
+        let r = bindings
+            .ganglion_module_guest()
+            .call_on_timer(&mut *store, id)
+            .await;
+        Self::outcome(r)
+    }
+
+    fn next_timer(&self) -> Option<Instant> {
+        self.instance.store.data().timers.next_due()
+    }
+
+    fn take_outbox(&mut self) -> Vec<(String, crate::message::Message)> {
+        std::mem::take(&mut self.instance.store.data_mut().outbox)
+    }
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs a module instance until shutdown, or until it fails for good.
+pub async fn run(spec: InstanceSpec, runtime: Arc<Runtime>, io: InstanceIo) {
+    let InstanceIo {
+        mut inbox,
+        router,
+        metrics,
+        mut shutdown,
+        started,
+    } = io;
+    let name = spec.name.clone();
+    let mut live = match Live::start(spec.clone(), &runtime).await {
+        Ok(live) => {
+            metrics.set_status(ModuleStatus::Running);
+            let _ = started.send(Ok(()));
+            live
+        }
+        Err(e) => {
+            tracing::error!(module = %name, "module failed to start: {e}");
+            metrics.set_status(ModuleStatus::Failed);
+            let _ = started.send(Err(e));
+            return;
+        }
+    };
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let due = live.next_timer();
+        let outcome = tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            delivery = inbox.recv() => {
+                let Some(delivery) = delivery else { break };
+                metrics.received();
+                live.call_message(&delivery).await
+            }
+            _ = sleep_until(due) => {
+                let ids = live.instance.store.data_mut().timers.take_due(Instant::now());
+                let mut outcome = Outcome::Done;
+                for id in ids {
+                    metrics.timer_call();
+                    outcome = live.call_timer(id).await;
+                    if matches!(outcome, Outcome::Trap(_)) {
+                        break;
+                    }
+                }
+                outcome
+            }
+        };
+        match outcome {
+            Outcome::Done => {}
+            Outcome::GuestError(e) => {
+                metrics.failed();
+                tracing::warn!(module = %name, "call failed: {e}");
+            }
+            Outcome::Trap(e) => {
+                metrics.failed();
+                metrics.trapped();
+                tracing::error!(module = %name, "module trapped: {e}; discarding what the call sent and restarting it");
+                match Live::start(spec.clone(), &runtime).await {
+                    Ok(fresh) => {
+                        metrics.restarted();
+                        live = fresh;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::error!(module = %name, "module failed to restart: {e}");
+                        metrics.set_status(ModuleStatus::Failed);
+                        return;
+                    }
+                }
+            }
+        }
+        for (output, message) in live.take_outbox() {
+            metrics.sent();
+            let envelope = Envelope {
+                from: Producer::Module {
+                    module: name.clone(),
+                    output,
+                },
+                message,
+            };
+            if router.send(envelope).await.is_err() {
+                break;
+            }
+        }
+    }
+    metrics.set_status(ModuleStatus::Stopped);
+}

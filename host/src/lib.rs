@@ -1,0 +1,32 @@
+//! # ganglion: a WebAssembly module host for IoT gateways
+//!
+//! ganglion runs analytics and ML modules, written as WebAssembly components
+//! against the `ganglion:module` WIT world, and routes messages between them,
+//! leaf devices and the cloud with Azure IoT Edge's route syntax.
+//!
+//! # Layout
+//! - [`manifest`]: the TOML deployment manifest, validated into domain types.
+//! - [`route`]: the route grammar and the condition language.
+//! - [`runtime`]: the wasmtime engine, linking, loading and instantiating
+//!   components, timers and limits.
+//! - [`instance`]: the task that owns one module instance and its input queue.
+//! - [`router`]: the task that owns the routing table and delivers messages.
+//! - [`gateway`]: starts and stops all of the above for one manifest.
+//! - [`message`]: the message type and the system properties the host owns.
+//! - [`metrics`]: counters per route and module.
+//!
+//! The `ganglion` binary (`src/bin/ganglion.rs`) is a thin command line over
+//! [`gateway::Gateway`].
+
+pub mod gateway;
+pub mod instance;
+pub mod manifest;
+pub mod message;
+pub mod metrics;
+pub mod route;
+pub mod router;
+pub mod runtime;
+
+pub use gateway::{Gateway, GatewayError};
+pub use manifest::{Manifest, ManifestError};
+pub use message::Message;

@@ -1,0 +1,328 @@
+//! The deployment manifest (TOML): the modules to run and the routes between
+//! them. It is read into private DTOs that refuse unknown fields, then validated
+//! into the public [`Manifest`]. Every problem names the file, line, column and
+//! field at fault, and all of them are reported at once.
+//!
+//! ```toml
+//! [modules.temp-sensor]
+//! path = "temp_sensor.wasm"            # relative to the manifest's folder
+//! config = { interval-ms = 1000 }      # strings, numbers or booleans
+//!
+//! [routes]
+//! to-cloud = "FROM /messages/modules/temp-sensor/* INTO $upstream"
+//! ```
+
+use crate::route::{Route, Sink, parse_route};
+use indexmap::IndexMap;
+use serde::Deserialize;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The longest module name.
+pub const MAX_MODULE_NAME: usize = 64;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestDto {
+    #[serde(default)]
+    modules: IndexMap<String, Spanned<ModuleDto>>,
+    #[serde(default)]
+    routes: IndexMap<String, Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModuleDto {
+    path: Spanned<String>,
+    #[serde(default)]
+    config: IndexMap<String, Spanned<toml::Value>>,
+}
+
+/// A validated deployment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The modules, in manifest order.
+    pub modules: Vec<ModuleSpec>,
+    /// The routes, in manifest order.
+    pub routes: Vec<RouteSpec>,
+}
+
+/// One module of a deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleSpec {
+    /// Its name: letters, digits, `-`, `_` and `.`, at most 64.
+    pub name: String,
+    /// The component file, resolved against the manifest's folder.
+    pub path: PathBuf,
+    /// The configuration handed to `init`, as strings, in manifest order.
+    pub config: Vec<(String, String)>,
+}
+
+/// One route of a deployment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteSpec {
+    /// Its name.
+    pub name: String,
+    /// The route as written.
+    pub text: String,
+    /// The compiled route.
+    pub route: Route,
+}
+
+/// One thing wrong with a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line in the file.
+    pub line: usize,
+    /// 1-based column in the file.
+    pub column: usize,
+    /// The field at fault, such as `routes.to-cloud` or `modules.filter.path`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Why a manifest was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The file could not be read.
+    #[error("cannot read manifest {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The manifest has problems.
+    #[error("{}", render_problems(.path, .problems))]
+    Invalid {
+        /// The file.
+        path: String,
+        /// Each problem.
+        problems: Vec<Problem>,
+    },
+}
+
+impl ManifestError {
+    /// The problems, if the manifest was read but is invalid.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ManifestError::Invalid { problems, .. } => problems,
+            ManifestError::Read { .. } => &[],
+        }
+    }
+}
+
+fn render_problems(path: &str, problems: &[Problem]) -> String {
+    let mut out = format!(
+        "manifest {path} has {} problem{}:",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        out.push_str(&format!("\n  {path}:{}:{}: {p}", p.line, p.column));
+    }
+    out
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}
+
+/// Turns byte offsets into 1-based line and column numbers.
+struct Lines<'t> {
+    text: &'t str,
+}
+
+impl Lines<'_> {
+    fn at(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = self.text.get(..offset).unwrap_or(self.text);
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before[line_start..].chars().count() + 1;
+        (line, column)
+    }
+}
+
+struct Collector<'t> {
+    lines: Lines<'t>,
+    problems: Vec<Problem>,
+}
+
+impl Collector<'_> {
+    fn add(&mut self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) {
+        let (line, column) = self.lines.at(span.start);
+        self.problems.push(Problem {
+            line,
+            column,
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Whether `name` is a valid module name.
+pub fn valid_module_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_MODULE_NAME {
+        return Err(format!(
+            "a module name must have 1 to {MAX_MODULE_NAME} characters"
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(format!(
+            "a module name may have only letters, digits, `-`, `_` and `.`, not {c:?}"
+        ));
+    }
+    Ok(())
+}
+
+fn config_value(value: &toml::Value) -> Option<String> {
+    match value {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Float(f) => Some(f.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        toml::Value::Datetime(d) => Some(d.to_string()),
+        toml::Value::Array(_) | toml::Value::Table(_) => None,
+    }
+}
+
+impl Manifest {
+    /// Reads and validates the manifest at `path`. Module paths are resolved
+    /// against the manifest's folder.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Manifest::parse(&text, &path.display().to_string(), base)
+    }
+
+    /// Validates manifest `text`. `name` is how errors refer to it; module paths
+    /// are resolved against `base`.
+    pub fn parse(text: &str, name: &str, base: &Path) -> Result<Manifest, ManifestError> {
+        let mut c = Collector {
+            lines: Lines { text },
+            problems: Vec::new(),
+        };
+        let dto: ManifestDto = match toml::from_str(text) {
+            Ok(dto) => dto,
+            Err(e) => {
+                c.add(e.span().unwrap_or(0..0), "", e.message().trim().to_string());
+                return Err(ManifestError::Invalid {
+                    path: name.to_string(),
+                    problems: c.problems,
+                });
+            }
+        };
+        let modules = validate_modules(&dto, base, &mut c);
+        let routes = validate_routes(&dto, &mut c);
+        if c.problems.is_empty() {
+            Ok(Manifest { modules, routes })
+        } else {
+            c.problems.sort_by_key(|p| (p.line, p.column));
+            Err(ManifestError::Invalid {
+                path: name.to_string(),
+                problems: c.problems,
+            })
+        }
+    }
+
+    /// The module called `name`.
+    pub fn module(&self, name: &str) -> Option<&ModuleSpec> {
+        self.modules.iter().find(|m| m.name == name)
+    }
+}
+
+fn validate_modules(dto: &ManifestDto, base: &Path, c: &mut Collector<'_>) -> Vec<ModuleSpec> {
+    let mut modules = Vec::new();
+    for (name, module) in &dto.modules {
+        let field = format!("modules.{name}");
+        if let Err(e) = valid_module_name(name) {
+            c.add(module.span(), &field, e);
+        }
+        let m = module.get_ref();
+        let raw_path = m.path.get_ref();
+        let path = base.join(raw_path);
+        if raw_path.trim().is_empty() {
+            c.add(m.path.span(), format!("{field}.path"), "the path is empty");
+        } else if !path.is_file() {
+            c.add(
+                m.path.span(),
+                format!("{field}.path"),
+                format!("no such file: {}", path.display()),
+            );
+        }
+        let mut config = Vec::new();
+        for (key, value) in &m.config {
+            match config_value(value.get_ref()) {
+                Some(v) => config.push((key.clone(), v)),
+                None => c.add(
+                    value.span(),
+                    format!("{field}.config.{key}"),
+                    "a config value must be a string, number, boolean or date, not an array or table",
+                ),
+            }
+        }
+        modules.push(ModuleSpec {
+            name: name.clone(),
+            path,
+            config,
+        });
+    }
+    modules
+}
+
+fn validate_routes(dto: &ManifestDto, c: &mut Collector<'_>) -> Vec<RouteSpec> {
+    let mut routes = Vec::new();
+    for (name, text) in &dto.routes {
+        let field = format!("routes.{name}");
+        if name.trim().is_empty() {
+            c.add(text.span(), &field, "a route name must not be empty");
+        }
+        let route = match parse_route(text.get_ref()) {
+            Ok(route) => route,
+            Err(e) => {
+                c.add(text.span(), &field, format!("in the route, {e}"));
+                continue;
+            }
+        };
+        if let Some(m) = route.source.module()
+            && !dto.modules.contains_key(m)
+        {
+            c.add(
+                text.span(),
+                &field,
+                format!("FROM names module `{m}`, which is not in [modules]"),
+            );
+        }
+        if let Sink::ModuleInput(m, _) = &route.sink
+            && !dto.modules.contains_key(m)
+        {
+            c.add(
+                text.span(),
+                &field,
+                format!("INTO names module `{m}`, which is not in [modules]"),
+            );
+        }
+        routes.push(RouteSpec {
+            name: name.clone(),
+            text: text.get_ref().clone(),
+            route,
+        });
+    }
+    routes
+}

@@ -1,0 +1,185 @@
+//! Messages as the host handles them: the WIT `message` record, plus the limits
+//! and the stamping of system properties that the host owns.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use crate::runtime::bindings::ganglion::module::types::{Message, SystemProperties};
+
+/// The largest message, counting the body and every property name and value
+/// (Azure IoT Edge's limit).
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// A message with `body` and nothing else set.
+pub fn new_message(body: impl Into<Vec<u8>>) -> Message {
+    Message {
+        body: body.into(),
+        properties: Vec::new(),
+        system: SystemProperties {
+            message_id: None,
+            correlation_id: None,
+            content_type: None,
+            content_encoding: None,
+            creation_time_ms: None,
+            connection_module_id: None,
+            connection_device_id: None,
+            output_name: None,
+        },
+    }
+}
+
+/// The size of a message as the limit counts it.
+pub fn message_size(msg: &Message) -> usize {
+    let props: usize = msg.properties.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let s = &msg.system;
+    let system: usize = [
+        &s.message_id,
+        &s.correlation_id,
+        &s.content_type,
+        &s.content_encoding,
+    ]
+    .iter()
+    .map(|v| v.as_ref().map_or(0, String::len))
+    .sum();
+    msg.body.len() + props + system
+}
+
+/// The value of application property `name`.
+pub fn property<'m>(msg: &'m Message, name: &str) -> Option<&'m str> {
+    msg.properties
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// `ms` since the Unix epoch as RFC 3339 UTC text, `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn rfc3339(ms: u64) -> String {
+    let ms = i64::try_from(ms).unwrap_or(i64::MAX);
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (y, m, d) = civil_from_days(days);
+    let (h, min, s, milli) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
+}
+
+/// Howard Hinnant's days-to-civil algorithm: days since 1970-01-01 to (y, m, d).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Makes message ids that are unique within this process and, with the start
+/// time mixed in, across restarts.
+#[derive(Debug)]
+pub struct IdGenerator {
+    prefix: u64,
+    next: AtomicU64,
+}
+
+impl IdGenerator {
+    /// A generator whose ids start with this process's start time.
+    pub fn new() -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        IdGenerator {
+            prefix: nanos ^ u64::from(std::process::id()).rotate_left(48),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    /// The next id.
+    pub fn next_id(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("{:016x}-{n:x}", self.prefix)
+    }
+}
+
+impl Default for IdGenerator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Fills in what the host owns when a message leaves module `module` by `output`:
+/// the source module and output (replacing what the module set), and an id and a
+/// creation time when the module left them unset.
+pub fn stamp_from_module(msg: &mut Message, module: &str, output: &str, ids: &IdGenerator) {
+    let s = &mut msg.system;
+    s.connection_module_id = Some(module.to_string());
+    s.output_name = Some(output.to_string());
+    s.connection_device_id = None;
+    if s.message_id.is_none() {
+        s.message_id = Some(ids.next_id());
+    }
+    if s.creation_time_ms.is_none() {
+        s.creation_time_ms = Some(now_ms());
+    }
+}
+
+/// Fills in what the host owns when a message arrives from leaf device `device`.
+pub fn stamp_from_device(msg: &mut Message, device: &str, ids: &IdGenerator) {
+    let s = &mut msg.system;
+    s.connection_device_id = Some(device.to_string());
+    s.connection_module_id = None;
+    s.output_name = None;
+    if s.message_id.is_none() {
+        s.message_id = Some(ids.next_id());
+    }
+    if s.creation_time_ms.is_none() {
+        s.creation_time_ms = Some(now_ms());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamping_replaces_the_source_and_fills_gaps() {
+        let ids = IdGenerator::new();
+        let mut msg = new_message(b"{}".to_vec());
+        msg.system.connection_module_id = Some("impostor".into());
+        msg.system.message_id = Some("keep-me".into());
+        stamp_from_module(&mut msg, "filter", "output1", &ids);
+        assert_eq!(msg.system.connection_module_id.as_deref(), Some("filter"));
+        assert_eq!(msg.system.output_name.as_deref(), Some("output1"));
+        assert_eq!(msg.system.message_id.as_deref(), Some("keep-me"));
+        assert!(msg.system.creation_time_ms.is_some());
+        assert_ne!(ids.next_id(), ids.next_id());
+    }
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_772_323_200_123), "2026-03-01T00:00:00.123Z");
+    }
+
+    #[test]
+    fn size_counts_body_and_properties() {
+        let mut msg = new_message(vec![0u8; 10]);
+        msg.properties.push(("ab".into(), "cde".into()));
+        msg.system.content_type = Some("application/json".into());
+        assert_eq!(message_size(&msg), 10 + 5 + 16);
+    }
+}

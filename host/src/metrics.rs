@@ -1,0 +1,274 @@
+//! Counters for routes, modules and `$upstream`. Each counter is written by one
+//! owner (the router, an instance task, the upstream task) and read by anyone as
+//! a [`MetricsSnapshot`].
+
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+/// What a module instance is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModuleStatus {
+    /// Being instantiated and initialised.
+    Starting,
+    /// Taking messages.
+    Running,
+    /// Stopped: the gateway shut it down.
+    Stopped,
+    /// Could not start, or could not restart after a trap.
+    Failed,
+}
+
+impl ModuleStatus {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => ModuleStatus::Starting,
+            1 => ModuleStatus::Running,
+            2 => ModuleStatus::Stopped,
+            _ => ModuleStatus::Failed,
+        }
+    }
+
+    fn as_u8(self) -> u8 {
+        match self {
+            ModuleStatus::Starting => 0,
+            ModuleStatus::Running => 1,
+            ModuleStatus::Stopped => 2,
+            ModuleStatus::Failed => 3,
+        }
+    }
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+fn read(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+/// The counters of one module.
+#[derive(Debug)]
+pub struct ModuleMetrics {
+    /// The module's name.
+    pub name: String,
+    status: AtomicU8,
+    received: AtomicU64,
+    failed: AtomicU64,
+    sent: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    dropped_not_running: AtomicU64,
+    traps: AtomicU64,
+    restarts: AtomicU64,
+    timer_calls: AtomicU64,
+}
+
+impl ModuleMetrics {
+    /// Zeroed counters for module `name`.
+    pub fn new(name: &str) -> Self {
+        ModuleMetrics {
+            name: name.to_string(),
+            status: AtomicU8::new(ModuleStatus::Starting.as_u8()),
+            received: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            dropped_queue_full: AtomicU64::new(0),
+            dropped_not_running: AtomicU64::new(0),
+            traps: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
+            timer_calls: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn set_status(&self, status: ModuleStatus) {
+        self.status.store(status.as_u8(), Ordering::Relaxed);
+    }
+    pub(crate) fn received(&self) {
+        bump(&self.received);
+    }
+    pub(crate) fn failed(&self) {
+        bump(&self.failed);
+    }
+    pub(crate) fn sent(&self) {
+        bump(&self.sent);
+    }
+    pub(crate) fn dropped_queue_full(&self) {
+        bump(&self.dropped_queue_full);
+    }
+    pub(crate) fn dropped_not_running(&self) {
+        bump(&self.dropped_not_running);
+    }
+    pub(crate) fn trapped(&self) {
+        bump(&self.traps);
+    }
+    pub(crate) fn restarted(&self) {
+        bump(&self.restarts);
+    }
+    pub(crate) fn timer_call(&self) {
+        bump(&self.timer_calls);
+    }
+
+    /// The module's current status.
+    pub fn status(&self) -> ModuleStatus {
+        ModuleStatus::from_u8(self.status.load(Ordering::Relaxed))
+    }
+
+    fn snapshot(&self) -> ModuleSnapshot {
+        ModuleSnapshot {
+            name: self.name.clone(),
+            status: self.status(),
+            received: read(&self.received),
+            failed: read(&self.failed),
+            sent: read(&self.sent),
+            dropped_queue_full: read(&self.dropped_queue_full),
+            dropped_not_running: read(&self.dropped_not_running),
+            traps: read(&self.traps),
+            restarts: read(&self.restarts),
+            timer_calls: read(&self.timer_calls),
+        }
+    }
+}
+
+/// The counters of one route.
+#[derive(Debug)]
+pub struct RouteMetrics {
+    /// The route's name.
+    pub name: String,
+    matched: AtomicU64,
+}
+
+impl RouteMetrics {
+    /// Zeroed counters for route `name`.
+    pub fn new(name: &str) -> Self {
+        RouteMetrics {
+            name: name.to_string(),
+            matched: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn matched(&self) {
+        bump(&self.matched);
+    }
+}
+
+/// All the gateway's counters.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Per module, in manifest order.
+    pub modules: Vec<Arc<ModuleMetrics>>,
+    /// Per route, in manifest order.
+    pub routes: Vec<Arc<RouteMetrics>>,
+    upstream: AtomicU64,
+    unrouted: AtomicU64,
+}
+
+impl Metrics {
+    /// Zeroed counters for these modules and routes.
+    pub fn new<'a>(
+        modules: impl IntoIterator<Item = &'a str>,
+        routes: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        Metrics {
+            modules: modules
+                .into_iter()
+                .map(|m| Arc::new(ModuleMetrics::new(m)))
+                .collect(),
+            routes: routes
+                .into_iter()
+                .map(|r| Arc::new(RouteMetrics::new(r)))
+                .collect(),
+            upstream: AtomicU64::new(0),
+            unrouted: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn upstream_accepted(&self) {
+        bump(&self.upstream);
+    }
+
+    pub(crate) fn unrouted(&self) {
+        bump(&self.unrouted);
+    }
+
+    /// The counters of module `name`.
+    pub fn module(&self, name: &str) -> Option<&Arc<ModuleMetrics>> {
+        self.modules.iter().find(|m| m.name == name)
+    }
+
+    /// A copy of every counter, now.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            modules: self.modules.iter().map(|m| m.snapshot()).collect(),
+            routes: self
+                .routes
+                .iter()
+                .map(|r| RouteSnapshot {
+                    name: r.name.clone(),
+                    matched: read(&r.matched),
+                })
+                .collect(),
+            upstream: read(&self.upstream),
+            unrouted: read(&self.unrouted),
+        }
+    }
+}
+
+/// A module's counters at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModuleSnapshot {
+    /// The module's name.
+    pub name: String,
+    /// What it is doing.
+    pub status: ModuleStatus,
+    /// Messages delivered to it.
+    pub received: u64,
+    /// Calls that returned an error or trapped.
+    pub failed: u64,
+    /// Messages it sent.
+    pub sent: u64,
+    /// Messages for it dropped because its input queue was full.
+    pub dropped_queue_full: u64,
+    /// Messages for it dropped because it was not running.
+    pub dropped_not_running: u64,
+    /// Calls that trapped.
+    pub traps: u64,
+    /// Restarts after a trap.
+    pub restarts: u64,
+    /// Timer calls.
+    pub timer_calls: u64,
+}
+
+/// A route's counters at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteSnapshot {
+    /// The route's name.
+    pub name: String,
+    /// Messages that took the route.
+    pub matched: u64,
+}
+
+/// Every counter at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MetricsSnapshot {
+    /// Per module.
+    pub modules: Vec<ModuleSnapshot>,
+    /// Per route.
+    pub routes: Vec<RouteSnapshot>,
+    /// Messages accepted by `$upstream`.
+    pub upstream: u64,
+    /// Messages that matched no route.
+    pub unrouted: u64,
+}
+
+impl MetricsSnapshot {
+    /// The snapshot of module `name`.
+    pub fn module(&self, name: &str) -> Option<&ModuleSnapshot> {
+        self.modules.iter().find(|m| m.name == name)
+    }
+
+    /// The snapshot of route `name`.
+    pub fn route(&self, name: &str) -> Option<&RouteSnapshot> {
+        self.routes.iter().find(|r| r.name == name)
+    }
+}

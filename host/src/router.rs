@@ -1,0 +1,206 @@
+//! The router: the single owner of the routing table. It takes messages from a
+//! bounded channel, matches them against the routes, and delivers each to every
+//! distinct sink that one or more matching routes name.
+//!
+//! The router never waits on a module: a module input queue that is full drops
+//! the message and counts it (`dropped_queue_full`), so that routes that form a
+//! cycle can never deadlock. It does wait on `$upstream`, which never sends back.
+
+use crate::message::Message;
+use crate::metrics::{Metrics, ModuleMetrics, RouteMetrics};
+use crate::route::{MessageView, Origin, Route, Sink};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// How many messages wait for the router before senders are held back.
+pub const ROUTER_QUEUE: usize = 1024;
+
+/// A message as it arrives at the router.
+#[derive(Debug)]
+pub struct Envelope {
+    /// Where it came from.
+    pub from: Producer,
+    /// The message.
+    pub message: Message,
+}
+
+/// Where a message came from.
+#[derive(Debug, Clone)]
+pub enum Producer {
+    /// A module's output.
+    Module {
+        /// The module.
+        module: Arc<str>,
+        /// The output.
+        output: String,
+    },
+    /// A leaf device.
+    Device(String),
+}
+
+impl Producer {
+    fn origin(&self) -> Origin<'_> {
+        match self {
+            Producer::Module { module, output } => Origin::Module { module, output },
+            Producer::Device(d) => Origin::Device(d),
+        }
+    }
+}
+
+/// A message delivered to a module input.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The input.
+    pub input: Arc<str>,
+    /// The message.
+    pub message: Message,
+}
+
+/// A message accepted by `$upstream`.
+#[derive(Debug, Clone)]
+pub struct UpstreamMessage {
+    /// The first route that sent it there.
+    pub route: Arc<str>,
+    /// The message.
+    pub message: Message,
+}
+
+/// A module's input queue as the router sees it.
+pub struct ModuleInbox {
+    /// The queue.
+    pub tx: mpsc::Sender<Delivery>,
+    /// The module's counters.
+    pub metrics: Arc<ModuleMetrics>,
+}
+
+/// A route with its sink resolved to an index.
+struct Entry {
+    name: Arc<str>,
+    route: Route,
+    target: Target,
+    metrics: Arc<RouteMetrics>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum Target {
+    Module(usize, Arc<str>),
+    Upstream,
+}
+
+/// The routing table and the queues it delivers to.
+pub struct Router {
+    entries: Vec<Entry>,
+    inboxes: Vec<ModuleInbox>,
+    upstream: mpsc::Sender<UpstreamMessage>,
+    metrics: Arc<Metrics>,
+}
+
+impl Router {
+    /// A router over `routes` (name, route), delivering to `inboxes` (by module
+    /// name) and `upstream`. Every module a sink names must have an inbox; the
+    /// manifest guarantees it, and a route whose module is missing is dropped
+    /// with an error logged.
+    pub fn new(
+        routes: &[(String, Route)],
+        inboxes: Vec<(String, ModuleInbox)>,
+        upstream: mpsc::Sender<UpstreamMessage>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let mut entries = Vec::with_capacity(routes.len());
+        for (name, route) in routes {
+            let target = match &route.sink {
+                Sink::Upstream => Target::Upstream,
+                Sink::ModuleInput(m, input) => match inboxes.iter().position(|(n, _)| n == m) {
+                    Some(i) => Target::Module(i, Arc::from(input.as_str())),
+                    None => {
+                        tracing::error!(route = %name, module = %m, "route names a module that is not deployed; route disabled");
+                        continue;
+                    }
+                },
+            };
+            let metrics = metrics
+                .routes
+                .iter()
+                .find(|r| r.name == *name)
+                .cloned()
+                .unwrap_or_else(|| Arc::new(RouteMetrics::new(name)));
+            entries.push(Entry {
+                name: Arc::from(name.as_str()),
+                route: route.clone(),
+                target,
+                metrics,
+            });
+        }
+        Router {
+            entries,
+            inboxes: inboxes.into_iter().map(|(_, inbox)| inbox).collect(),
+            upstream,
+            metrics,
+        }
+    }
+
+    /// Routes messages until every sender is gone.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Envelope>) {
+        while let Some(envelope) = rx.recv().await {
+            self.route(envelope).await;
+        }
+    }
+
+    async fn route(&mut self, envelope: Envelope) {
+        let Envelope { from, message } = envelope;
+        let view = MessageView::new(&message);
+        let origin = from.origin();
+        let mut targets: Vec<(usize, &Target)> = Vec::new();
+        for (i, entry) in self.entries.iter().enumerate() {
+            if entry.route.accepts(origin, &view) {
+                entry.metrics.matched();
+                if !targets.iter().any(|(_, t)| *t == &entry.target) {
+                    targets.push((i, &entry.target));
+                }
+            }
+        }
+        drop(view);
+        if targets.is_empty() {
+            self.metrics.unrouted();
+            return;
+        }
+        let last = targets.len() - 1;
+        let mut message = Some(message);
+        let plan: Vec<(usize, Target)> = targets.into_iter().map(|(i, t)| (i, t.clone())).collect();
+        for (n, (entry, target)) in plan.into_iter().enumerate() {
+            let msg = if n == last {
+                message.take()
+            } else {
+                message.clone()
+            };
+            let Some(msg) = msg else { break };
+            match target {
+                Target::Module(i, input) => self.deliver(i, input, msg),
+                Target::Upstream => {
+                    let up = UpstreamMessage {
+                        route: self.entries[entry].name.clone(),
+                        message: msg,
+                    };
+                    if self.upstream.send(up).await.is_err() {
+                        tracing::warn!("$upstream is closed; message dropped");
+                    }
+                }
+            }
+        }
+    }
+
+    fn deliver(&self, module: usize, input: Arc<str>, message: Message) {
+        let inbox = &self.inboxes[module];
+        match inbox.tx.try_send(Delivery { input, message }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                inbox.metrics.dropped_queue_full();
+                tracing::debug!(module = %inbox.metrics.name, "input queue full; message dropped");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                inbox.metrics.dropped_not_running();
+                tracing::debug!(module = %inbox.metrics.name, "module not running; message dropped");
+            }
+        }
+    }
+}

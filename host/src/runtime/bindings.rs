@@ -1,0 +1,11 @@
+//! Host bindings for the `ganglion:module/module` world, generated from `wit/`.
+//! Imports are synchronous host functions; exports are called asynchronously so
+//! that the epoch deadline can yield to other modules.
+
+#![allow(missing_docs)]
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "ganglion:module/module",
+    exports: { default: async },
+});

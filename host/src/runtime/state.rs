@@ -1,0 +1,158 @@
+//! [`ModuleState`]: what a module's wasmtime `Store` holds, and the host side of
+//! the `host` and `timers` imports.
+
+use super::bindings::ganglion::module::{host, timers, types};
+use super::timers::{MAX_TIMERS, MIN_TIMER_INTERVAL_MS, TimerRefusal, Timers};
+use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stamp_from_module};
+use std::sync::Arc;
+use wasmtime::{ResourceLimiter, StoreLimits};
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
+
+/// The most messages one call of a module may send.
+pub const MAX_SENDS_PER_CALL: u32 = 1024;
+/// The longest output name.
+pub const MAX_OUTPUT_NAME: usize = 128;
+/// Log lines from a module are cut to this many bytes.
+pub const MAX_LOG_LINE: usize = 4096;
+
+/// The per-store state of one module instance.
+pub struct ModuleState {
+    module: Arc<str>,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+    /// Messages the current call sent, with their outputs.
+    pub(crate) outbox: Vec<(String, Message)>,
+    /// The module's timers.
+    pub(crate) timers: Timers,
+    /// Epoch ticks the current call may still use.
+    pub(crate) ticks_left: u64,
+    ids: Arc<IdGenerator>,
+}
+
+impl ModuleState {
+    /// State for module `module`, with WASI granting nothing: no files,
+    /// environment, arguments or network.
+    pub fn new(module: Arc<str>, limits: StoreLimits, ids: Arc<IdGenerator>) -> Self {
+        ModuleState {
+            module,
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limits,
+            outbox: Vec::new(),
+            timers: Timers::default(),
+            ticks_left: 0,
+            ids,
+        }
+    }
+
+    /// The module's name.
+    pub fn module(&self) -> &str {
+        &self.module
+    }
+
+    pub(crate) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.limits
+    }
+}
+
+impl WasiView for ModuleState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+fn check_output(output: &str) -> Result<(), String> {
+    if output.is_empty() {
+        return Err("the output name is empty".to_string());
+    }
+    if output.len() > MAX_OUTPUT_NAME {
+        return Err(format!(
+            "the output name is longer than {MAX_OUTPUT_NAME} bytes"
+        ));
+    }
+    match output
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        Some(c) => Err(format!("the output name has the character {c:?}")),
+        None => Ok(()),
+    }
+}
+
+impl types::Host for ModuleState {}
+
+impl host::Host for ModuleState {
+    fn send(&mut self, output: String, mut msg: Message) -> Result<(), host::SendError> {
+        check_output(&output).map_err(host::SendError::InvalidOutput)?;
+        if message_size(&msg) > MAX_MESSAGE_BYTES {
+            return Err(host::SendError::TooLarge(MAX_MESSAGE_BYTES as u32));
+        }
+        if self.outbox.len() >= MAX_SENDS_PER_CALL as usize {
+            return Err(host::SendError::TooMany(MAX_SENDS_PER_CALL));
+        }
+        stamp_from_module(&mut msg, &self.module, &output, &self.ids);
+        self.outbox.push((output, msg));
+        Ok(())
+    }
+
+    fn log(&mut self, level: types::LogLevel, text: String) {
+        let mut text = text;
+        if text.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push('…');
+        }
+        let module = &*self.module;
+        match level {
+            types::LogLevel::Trace => tracing::trace!(module, "{text}"),
+            types::LogLevel::Debug => tracing::debug!(module, "{text}"),
+            types::LogLevel::Info => tracing::info!(module, "{text}"),
+            types::LogLevel::Warn => tracing::warn!(module, "{text}"),
+            types::LogLevel::Error => tracing::error!(module, "{text}"),
+        }
+    }
+}
+
+impl timers::Host for ModuleState {
+    fn set_timer(
+        &mut self,
+        id: u32,
+        interval_ms: u64,
+        repeat: bool,
+    ) -> Result<(), timers::TimerError> {
+        let now = tokio::time::Instant::now();
+        self.timers
+            .set(id, interval_ms, repeat, now)
+            .map_err(|refusal| match refusal {
+                TimerRefusal::IntervalTooShort => {
+                    timers::TimerError::IntervalTooShort(MIN_TIMER_INTERVAL_MS)
+                }
+                TimerRefusal::TooMany => timers::TimerError::TooMany(MAX_TIMERS),
+            })
+    }
+
+    fn cancel_timer(&mut self, id: u32) -> bool {
+        self.timers.cancel(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_output;
+
+    #[test]
+    fn output_names() {
+        assert!(check_output("output1").is_ok());
+        assert!(check_output("temperature.Output_2-x").is_ok());
+        assert!(check_output("").is_err());
+        assert!(check_output("a/b").unwrap_err().contains("'/'"));
+        assert!(check_output(&"x".repeat(129)).is_err());
+    }
+}

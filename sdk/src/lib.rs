@@ -1,0 +1,60 @@
+//! # ganglion-sdk: write ganglion modules in plain Rust
+//!
+//! A module is a type that implements [`Module`]; [`export_module!`] turns it into
+//! a WebAssembly component for the `ganglion:module/module` world (see `wit/`).
+//! Build it with `cargo build --release --target wasm32-wasip2`.
+//!
+//! ```ignore
+//! use ganglion_sdk::{export_module, send, Config, Message, Module};
+//!
+//! struct Doubler;
+//!
+//! impl Module for Doubler {
+//!     fn init(_config: Config) -> Result<Self, String> {
+//!         Ok(Doubler)
+//!     }
+//!
+//!     fn on_message(&mut self, _input: &str, msg: Message) -> Result<(), String> {
+//!         let value: f64 = msg.body_json().map_err(|e| e.to_string())?;
+//!         let out = Message::json(&(value * 2.0)).map_err(|e| e.to_string())?;
+//!         send("output1", &out).map_err(|e| e.to_string())
+//!     }
+//! }
+//!
+//! export_module!(Doubler);
+//! ```
+//!
+//! # Layout
+//! - [`Module`] and [`export_module!`]: the handlers a module implements.
+//! - [`Message`]: a message with builders and JSON helpers.
+//! - [`Config`]: the module's configuration from the deployment manifest.
+//! - [`send`], [`log`], [`timer`]: what a module can ask of the host.
+
+mod config;
+mod export;
+mod host;
+mod message;
+
+pub use config::Config;
+pub use export::Module;
+pub use host::{SendError, log, send, timer};
+pub use message::Message;
+
+/// The bindings generated from `wit/` by wit-bindgen. Module authors normally use
+/// the wrappers above instead.
+#[allow(missing_docs, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "ganglion:module/module",
+        pub_export_macro: true,
+        export_macro_name: "__export_module_world",
+        default_bindings_module: "ganglion_sdk::bindings",
+        additional_derives: [PartialEq],
+    });
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::export::{dispatch_init, dispatch_message, dispatch_timer};
+}

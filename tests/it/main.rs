@@ -1,0 +1,10 @@
+//! Integration tests of the gateway, on real components built by this crate's
+//! `build.rs` from `example-modules/` and `tests/modules/`.
+
+// Test code: a failed expectation is a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod loading;
+mod manifest;
+mod routing;
+mod support;

@@ -1,0 +1,140 @@
+//! Every manifest error is refused with the file, line and field at fault.
+
+use ganglion::manifest::Problem;
+use ganglion::{Manifest, ManifestError};
+use ganglion_tests::artifacts::{RELAY, TEMP_FILTER};
+use ganglion_tests::toml_path;
+
+fn load(text: &str) -> Result<Manifest, ManifestError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = ganglion_tests::write_manifest(dir.path(), text);
+    Manifest::load(&path)
+}
+
+fn problems(text: &str) -> Vec<Problem> {
+    match load(text) {
+        Ok(_) => panic!("manifest accepted:\n{text}"),
+        Err(e) => {
+            let shown = e.to_string();
+            assert!(
+                shown.contains("manifest.toml:"),
+                "the error names the file: {shown}"
+            );
+            e.problems().to_vec()
+        }
+    }
+}
+
+fn one_problem(text: &str) -> Problem {
+    let p = problems(text);
+    assert_eq!(p.len(), 1, "{p:?}");
+    p.into_iter().next().unwrap()
+}
+
+#[test]
+fn a_valid_manifest_loads_with_config_as_strings_in_order() {
+    let m = load(&format!(
+        "[modules.filter]\npath = \"{}\"\nconfig = {{ threshold = 25, name = \"x\", strict = true, ratio = 0.5 }}\n\n[routes]\nup = \"FROM /messages/modules/filter/* INTO $upstream\"\n",
+        toml_path(TEMP_FILTER)
+    ))
+    .unwrap();
+    let f = m.module("filter").unwrap();
+    assert_eq!(
+        f.config,
+        [
+            ("threshold", "25"),
+            ("name", "x"),
+            ("strict", "true"),
+            ("ratio", "0.5")
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+    );
+    assert_eq!(m.routes[0].name, "up");
+}
+
+#[test]
+fn an_unknown_field_is_refused_with_its_line() {
+    let p = one_problem(&format!(
+        "[modules.filter]\npath = \"{}\"\nmemroy = 5\n",
+        toml_path(TEMP_FILTER)
+    ));
+    assert_eq!(p.line, 3, "{p}");
+    assert!(p.message.contains("unknown field `memroy`"), "{p}");
+    let p = one_problem("[modulez.filter]\npath = \"x\"\n");
+    assert_eq!(p.line, 1, "{p}");
+    assert!(p.message.contains("modulez"), "{p}");
+}
+
+#[test]
+fn a_duplicate_module_name_is_refused_with_its_line() {
+    let path = toml_path(RELAY);
+    let p = one_problem(&format!(
+        "[modules.relay]\npath = \"{path}\"\n\n[modules.relay]\npath = \"{path}\"\n"
+    ));
+    assert_eq!(p.line, 4, "{p}");
+    assert!(
+        p.message.contains("duplicate") || p.message.contains("defined"),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_duplicate_route_name_is_refused_with_its_line() {
+    let p = one_problem(
+        "[routes]\nup = \"FROM /* INTO $upstream\"\nup = \"FROM /messages/* INTO $upstream\"\n",
+    );
+    assert_eq!(p.line, 3, "{p}");
+    assert!(p.message.contains("duplicate"), "{p}");
+}
+
+#[test]
+fn a_route_naming_a_missing_module_is_refused() {
+    let text = format!(
+        "[modules.relay]\npath = \"{}\"\n\n[routes]\nok = \"FROM /messages/modules/relay/* INTO $upstream\"\nbad-from = \"FROM /messages/modules/ghost/* INTO $upstream\"\nbad-into = 'FROM /messages/* INTO BrokeredEndpoint(\"/modules/phantom/inputs/in\")'\n",
+        toml_path(RELAY)
+    );
+    let p = problems(&text);
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert_eq!((p[0].line, p[0].field.as_str()), (6, "routes.bad-from"));
+    assert!(p[0].message.contains("`ghost`"), "{}", p[0]);
+    assert_eq!((p[1].line, p[1].field.as_str()), (7, "routes.bad-into"));
+    assert!(p[1].message.contains("`phantom`"), "{}", p[1]);
+}
+
+#[test]
+fn a_missing_file_is_refused_with_its_line() {
+    let p = one_problem("\n[modules.gone]\npath = \"does/not/exist.wasm\"\n");
+    assert_eq!((p.line, p.field.as_str()), (3, "modules.gone.path"));
+    assert!(
+        p.message.contains("no such file") && p.message.contains("exist.wasm"),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_malformed_route_is_refused_with_the_column() {
+    let p = one_problem("[routes]\n\nbroken = \"FROM /messages/* WHERE a = INTO $upstream\"\n");
+    assert_eq!((p.line, p.field.as_str()), (3, "routes.broken"));
+    assert!(p.message.contains("column 28"), "{p}");
+    assert!(p.message.contains("expected an operand"), "{p}");
+}
+
+#[test]
+fn bad_names_and_values_are_refused_and_all_problems_reported_at_once() {
+    let text = format!(
+        "[modules.\"bad name\"]\npath = \"{}\"\n\n[modules.ok]\npath = \"{}\"\nconfig = {{ list = [1, 2] }}\n",
+        toml_path(RELAY),
+        toml_path(RELAY)
+    );
+    let p = problems(&text);
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(p[0].message.contains("module name"), "{}", p[0]);
+    assert_eq!(p[1].field, "modules.ok.config.list");
+    assert_eq!(p[1].line, 6);
+}
+
+#[test]
+fn toml_syntax_errors_carry_the_line() {
+    let p = one_problem("[modules.x]\npath = \"unterminated\n");
+    assert_eq!(p.line, 2, "{p}");
+}

@@ -1,0 +1,73 @@
+//! Helpers shared by the integration tests.
+
+use ganglion::Manifest;
+use ganglion::router::UpstreamMessage;
+use ganglion_tests::toml_path;
+use std::path::Path;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// A module for [`manifest`]: name, component path, config pairs.
+pub type ModuleDef<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+/// Writes and loads a manifest with these modules and (name, route) pairs.
+pub fn manifest(dir: &Path, modules: &[ModuleDef<'_>], routes: &[(&str, &str)]) -> Manifest {
+    let mut text = String::new();
+    for (name, path, config) in modules {
+        text.push_str(&format!(
+            "[modules.{name}]\npath = \"{}\"\n",
+            toml_path(path)
+        ));
+        if !config.is_empty() {
+            text.push_str(&format!("[modules.{name}.config]\n"));
+            for (k, v) in *config {
+                text.push_str(&format!("{k} = \"{v}\"\n"));
+            }
+        }
+    }
+    text.push_str("[routes]\n");
+    for (name, route) in routes {
+        text.push_str(&format!("{name} = '{route}'\n"));
+    }
+    let path = ganglion_tests::write_manifest(dir, &text);
+    Manifest::load(&path).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// Receives `$upstream` messages until `done` says so, or fails after `within`.
+pub async fn collect_until(
+    rx: &mut broadcast::Receiver<UpstreamMessage>,
+    within: Duration,
+    mut done: impl FnMut(&[UpstreamMessage]) -> bool,
+) -> Vec<UpstreamMessage> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while !done(&got) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Ok(msg)) => got.push(msg),
+            Ok(Err(e)) => panic!("upstream observer failed: {e}"),
+            Err(_) => panic!(
+                "timed out after {within:?} with {} upstream messages: {:?}",
+                got.len(),
+                got.iter().map(body).collect::<Vec<_>>()
+            ),
+        }
+    }
+    got
+}
+
+/// Receives whatever else arrives within `grace`.
+pub async fn drain_for(
+    rx: &mut broadcast::Receiver<UpstreamMessage>,
+    grace: Duration,
+) -> Vec<UpstreamMessage> {
+    let mut got = Vec::new();
+    while let Ok(Ok(msg)) = tokio::time::timeout(grace, rx.recv()).await {
+        got.push(msg);
+    }
+    got
+}
+
+/// The body as text.
+pub fn body(msg: &UpstreamMessage) -> String {
+    String::from_utf8_lossy(&msg.message.body).into_owned()
+}

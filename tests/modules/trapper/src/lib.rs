@@ -1,0 +1,25 @@
+//! trapper (test module): forwards each message out of `output1`, except that a
+//! body of `trap` makes it trap (a panic, which aborts) after sending, and a body
+//! of `fail` makes `on-message` return an error.
+
+use ganglion_sdk::{Config, Message, Module, export_module, send};
+
+struct Trapper;
+
+impl Module for Trapper {
+    fn init(_config: Config) -> Result<Self, String> {
+        Ok(Trapper)
+    }
+
+    #[allow(clippy::panic)]
+    fn on_message(&mut self, _input: &str, msg: Message) -> Result<(), String> {
+        send("output1", &msg).map_err(|e| e.to_string())?;
+        match msg.body() {
+            b"trap" => panic!("asked to trap"),
+            b"fail" => Err("asked to fail".to_string()),
+            _ => Ok(()),
+        }
+    }
+}
+
+export_module!(Trapper);

@@ -1,0 +1,25 @@
+//! Test support: the paths of the guest components that `build.rs` built, and
+//! helpers to write manifests for them.
+
+use std::path::Path;
+
+/// Paths of the built components, one const per guest crate (e.g.
+/// [`artifacts::TEMP_FILTER`]).
+pub mod artifacts {
+    include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));
+}
+
+/// Escapes a path for a TOML basic string.
+pub fn toml_path(path: &str) -> String {
+    path.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Writes `text` to `manifest.toml` in `dir` and returns its path.
+pub fn write_manifest(dir: &Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("manifest.toml");
+    if let Err(e) = std::fs::write(&path, text) {
+        // Tests call this; a failure to write is a broken test machine.
+        eprintln!("cannot write {}: {e}", path.display());
+    }
+    path
+}

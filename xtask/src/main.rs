@@ -1,0 +1,159 @@
+//! Developer commands, run as `cargo xtask <command>`:
+//!
+//! - `demo`: installs the wasm32-wasip2 target if missing, builds the example
+//!   modules and runs `ganglion run` on `demo/deployment.toml` (no broker needed).
+//! - `test`: installs what the tests need, checks formatting and lints, and runs
+//!   every test. `.ci/run` calls it.
+//! - `modules`: builds the guest modules to components under `target/guests/`.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = project_root()?;
+    match args.first().map(String::as_str) {
+        Some("demo") => demo(&root, &args[1..]),
+        Some("test") => test(&root),
+        Some("modules") => build_modules(&root),
+        _ => {
+            eprintln!("usage: cargo xtask <demo [--release] | test | modules>");
+            bail!("unknown or missing command: {:?}", args.first());
+        }
+    }
+}
+
+fn project_root() -> Result<PathBuf> {
+    let manifest_dir =
+        std::env::var("CARGO_MANIFEST_DIR").context("run me through `cargo xtask`")?;
+    Path::new(&manifest_dir)
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask/ has no parent folder")
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = status(cmd)?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn status(cmd: &mut Command) -> Result<ExitStatus> {
+    eprintln!("xtask: running {cmd:?}");
+    cmd.status().with_context(|| format!("cannot run {cmd:?}"))
+}
+
+/// Adds the wasm32-wasip2 target through rustup when it is missing.
+fn ensure_wasm_target() -> Result<()> {
+    let out = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .context("cannot run rustc")?;
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(WASM_TARGET)
+        .is_dir()
+    {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+        .with_context(|| format!("install the target by hand: rustup target add {WASM_TARGET}"))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Installs mosquitto (the MQTT broker the tests start on free ports) through
+/// apt-get when it is missing and we are root.
+fn ensure_mosquitto() -> Result<()> {
+    let found = Command::new("sh")
+        .args(["-c", "command -v mosquitto || test -x /usr/sbin/mosquitto"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if found {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!("mosquitto is missing; install it (apt-get install mosquitto) or run as root");
+    }
+    run(Command::new("apt-get")
+        .arg("update")
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends", "mosquitto"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn build_modules(root: &Path) -> Result<()> {
+    ensure_wasm_target()?;
+    run(cargo()
+        .current_dir(root.join("example-modules"))
+        .args([
+            "build",
+            "--release",
+            "--target",
+            WASM_TARGET,
+            "--target-dir",
+        ])
+        .arg(root.join("target").join("guests")))
+}
+
+fn demo(root: &Path, args: &[String]) -> Result<()> {
+    let release = args.iter().any(|a| a == "--release");
+    build_modules(root)?;
+    let mut build = cargo();
+    build
+        .current_dir(root)
+        .args(["build", "-p", "ganglion-host", "--bin", "ganglion"]);
+    if release {
+        build.arg("--release");
+    }
+    run(&mut build)?;
+    let profile = if release { "release" } else { "debug" };
+    let binary = root.join("target").join(profile).join("ganglion");
+    // Ctrl-C reaches the whole process group: let the gateway handle it and
+    // report its own exit status.
+    ctrlc::set_handler(|| {}).context("cannot set the Ctrl-C handler")?;
+    let code = status(Command::new(binary).current_dir(root).args([
+        "run",
+        "--manifest",
+        "demo/deployment.toml",
+    ]))?;
+    if !code.success() {
+        bail!("the gateway exited with {code}");
+    }
+    Ok(())
+}
+
+fn test(root: &Path) -> Result<()> {
+    ensure_wasm_target()?;
+    ensure_mosquitto()?;
+    run(cargo()
+        .current_dir(root)
+        .args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().current_dir(root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo().current_dir(root).args(["test", "--workspace"]))
+}
