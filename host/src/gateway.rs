@@ -6,12 +6,12 @@
 //! current call. When the instances and the gateway drop their senders the
 //! router ends, and when the router drops its sender the upstream task ends.
 
-use crate::instance::{self, INPUT_QUEUE, InstanceIo, InstanceSpec};
 use crate::manifest::Manifest;
 use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stamp_from_device};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::router::{Envelope, ModuleInbox, Producer, ROUTER_QUEUE, Router, UpstreamMessage};
 use crate::runtime::{EpochTicker, Limits, LoadError, Runtime, RuntimeError};
+use crate::supervisor::{self, INPUT_QUEUE, InstanceIo, InstanceSpec};
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -121,7 +121,7 @@ impl Gateway {
                 shutdown: shutdown_rx.clone(),
                 started,
             };
-            instances.push(tokio::spawn(instance::run(spec, runtime.clone(), io)));
+            instances.push(tokio::spawn(supervisor::run(spec, runtime.clone(), io)));
         }
         let routes: Vec<_> = manifest
             .routes

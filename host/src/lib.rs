@@ -9,9 +9,11 @@
 //! - [`route`]: the route grammar and the condition language.
 //! - [`runtime`]: the wasmtime engine, linking, loading and instantiating
 //!   components, timers and limits.
-//! - [`instance`]: the task that owns one module instance and its input queue.
+//! - [`supervisor`]: the task that owns one module instance and its input
+//!   queue, and restarts the instance after a trap.
 //! - [`router`]: the task that owns the routing table and delivers messages.
 //! - [`gateway`]: starts and stops all of the above for one manifest.
+//! - [`harness`]: one module driven directly, for module tests and benchmarks.
 //! - [`message`]: the message type and the system properties the host owns.
 //! - [`metrics`]: counters per route and module.
 //!
@@ -19,13 +21,14 @@
 //! [`gateway::Gateway`].
 
 pub mod gateway;
-pub mod instance;
+pub mod harness;
 pub mod manifest;
 pub mod message;
 pub mod metrics;
 pub mod route;
 pub mod router;
 pub mod runtime;
+pub mod supervisor;
 
 pub use gateway::{Gateway, GatewayError};
 pub use manifest::{Manifest, ManifestError};

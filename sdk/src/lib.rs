@@ -4,7 +4,7 @@
 //! a WebAssembly component for the `ganglion:module/module` world (see `wit/`).
 //! Build it with `cargo build --release --target wasm32-wasip2`.
 //!
-//! ```ignore
+//! ```no_run
 //! use ganglion_sdk::{export_module, send, Config, Message, Module};
 //!
 //! struct Doubler;

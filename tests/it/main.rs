@@ -4,6 +4,7 @@
 // Test code: a failed expectation is a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod harness;
 mod loading;
 mod manifest;
 mod routing;

@@ -5,6 +5,8 @@
 //! - `test`: installs what the tests need, checks formatting and lints, and runs
 //!   every test. `.ci/run` calls it.
 //! - `modules`: builds the guest modules to components under `target/guests/`.
+//! - `bench`: builds the modules and runs the criterion benchmarks in
+//!   `benches/` (results: `BENCHMARKS.md`).
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -19,8 +21,9 @@ fn main() -> Result<()> {
         Some("demo") => demo(&root, &args[1..]),
         Some("test") => test(&root),
         Some("modules") => build_modules(&root),
+        Some("bench") => bench(&root),
         _ => {
-            eprintln!("usage: cargo xtask <demo [--release] | test | modules>");
+            eprintln!("usage: cargo xtask <demo [--release] | test | modules | bench>");
             bail!("unknown or missing command: {:?}", args.first());
         }
     }
@@ -156,4 +159,11 @@ fn test(root: &Path) -> Result<()> {
         "warnings",
     ]))?;
     run(cargo().current_dir(root).args(["test", "--workspace"]))
+}
+
+fn bench(root: &Path) -> Result<()> {
+    build_modules(root)?;
+    run(cargo()
+        .current_dir(root)
+        .args(["bench", "-p", "ganglion-benches"]))
 }

@@ -8,9 +8,11 @@
 //! resource limiter.
 
 pub mod bindings;
+mod instance;
 mod state;
 mod timers;
 
+pub use instance::{CallOutcome, DeadlineExceeded, Instance};
 pub use state::{MAX_SENDS_PER_CALL, ModuleState};
 pub use timers::{MAX_TIMERS, MIN_TIMER_INTERVAL_MS};
 
@@ -102,12 +104,6 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<ModuleState>,
     ids: Arc<IdGenerator>,
-}
-
-/// A running instance of a module: its store and its bindings.
-pub struct Instance {
-    pub(crate) store: Store<ModuleState>,
-    pub(crate) bindings: ModuleBindings,
 }
 
 const WASM_MAGIC: &[u8] = b"\0asm";
@@ -210,7 +206,7 @@ impl Runtime {
         store.data_mut().ticks_left = budget;
         store.set_epoch_deadline(1);
         let bindings = component.pre.instantiate_async(&mut store).await?;
-        Ok(Instance { store, bindings })
+        Ok(Instance::new(store, bindings, budget))
     }
 
     /// Starts the task that advances the epoch. Dropping the returned handle
@@ -235,11 +231,6 @@ pub fn deadline_ticks(deadline: Duration) -> u64 {
     u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
 }
 
-/// The trap raised when a call runs past its CPU deadline.
-#[derive(Debug, thiserror::Error)]
-#[error("the call ran past its deadline of {0} epoch ticks")]
-pub struct DeadlineExceeded(pub u64);
-
 /// Advances the engine's epoch while it lives.
 pub struct EpochTicker {
     task: tokio::task::JoinHandle<()>,
@@ -248,13 +239,5 @@ pub struct EpochTicker {
 impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.task.abort();
-    }
-}
-
-impl Instance {
-    /// Gives the next call a fresh CPU budget of `ticks`.
-    pub(crate) fn arm_deadline(&mut self, ticks: u64) {
-        self.store.data_mut().ticks_left = ticks;
-        self.store.set_epoch_deadline(1);
     }
 }

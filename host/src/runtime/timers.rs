@@ -108,7 +108,7 @@ mod tests {
         assert_eq!(timers.next_due(), Some(t0 + Duration::from_millis(100)));
         assert!(timers.take_due(t0 + Duration::from_millis(99)).is_empty());
         assert_eq!(timers.take_due(t0 + Duration::from_millis(100)), vec![1]);
-        assert_eq!(timers.take_due(t0 + Duration::from_millis(200)), vec![1, 2]);
+        assert_eq!(timers.take_due(t0 + Duration::from_millis(200)), vec![2, 1]);
         assert_eq!(timers.next_due(), Some(t0 + Duration::from_millis(300)));
         // A timer far behind skips the missed ticks.
         assert_eq!(timers.take_due(t0 + Duration::from_millis(1000)), vec![1]);

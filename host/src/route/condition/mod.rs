@@ -11,6 +11,8 @@ mod eval;
 mod functions;
 mod lexer;
 mod parser;
+#[cfg(test)]
+mod tests;
 
 pub use eval::{MessageView, Tri};
 pub use functions::Func;

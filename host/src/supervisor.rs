@@ -1,4 +1,4 @@
-//! A module instance: a task that owns the module's wasmtime `Store`, reads its
+//! The supervisor of one module: a task that owns the module's wasmtime `Store`, reads its
 //! bounded input queue, fires its timers, calls the guest, and passes what the
 //! guest sent to the router.
 //!
@@ -10,9 +10,7 @@
 
 use crate::metrics::{ModuleMetrics, ModuleStatus};
 use crate::router::{Delivery, Envelope, Producer};
-use crate::runtime::{
-    DeadlineExceeded, Instance, Limits, LoadedComponent, Runtime, deadline_ticks,
-};
+use crate::runtime::{CallOutcome, Instance, Limits, LoadedComponent, Runtime};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -47,93 +45,16 @@ pub struct InstanceIo {
     pub started: oneshot::Sender<Result<(), String>>,
 }
 
-enum Outcome {
-    Done,
-    GuestError(String),
-    Trap(String),
-}
-
-/// Describes a trap for an operator: the trap code, the deadline, or the root
-/// cause.
-fn describe_trap(e: &wasmtime::Error) -> String {
-    if let Some(d) = e.downcast_ref::<DeadlineExceeded>() {
-        return d.to_string();
-    }
-    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
-        return format!("trap: {trap}");
-    }
-    e.root_cause().to_string()
-}
-
-struct Live {
-    spec: InstanceSpec,
-    instance: Instance,
-    ticks: u64,
-}
-
-impl Live {
-    async fn start(spec: InstanceSpec, runtime: &Runtime) -> Result<Live, String> {
-        let instance = runtime
-            .instantiate(spec.name.clone(), &spec.component, spec.limits)
-            .await
-            .map_err(|e| format!("instantiation failed: {}", describe_trap(&e)))?;
-        let ticks = deadline_ticks(spec.limits.call_deadline);
-        let mut live = Live {
-            spec,
-            instance,
-            ticks,
-        };
-        match live.call_init().await {
-            Outcome::Done => Ok(live),
-            Outcome::GuestError(e) => Err(format!("init returned an error: {e}")),
-            Outcome::Trap(e) => Err(format!("init trapped: {e}")),
-        }
-    }
-
-    fn outcome(result: Result<Result<(), String>, wasmtime::Error>) -> Outcome {
-        match result {
-            Ok(Ok(())) => Outcome::Done,
-            Ok(Err(e)) => Outcome::GuestError(e),
-            Err(e) => Outcome::Trap(describe_trap(&e)),
-        }
-    }
-
-    async fn call_init(&mut self) -> Outcome {
-        self.instance.arm_deadline(self.ticks);
-        let Instance { store, bindings } = &mut self.instance;
-        let r = bindings
-            .ganglion_module_guest()
-            .call_init(&mut *store, &self.spec.config)
-            .await;
-        Self::outcome(r)
-    }
-
-    async fn call_message(&mut self, d: &Delivery) -> Outcome {
-        self.instance.arm_deadline(self.ticks);
-        let Instance { store, bindings } = &mut self.instance;
-        let r = bindings
-            .ganglion_module_guest()
-            .call_on_message(&mut *store, &d.input, &d.message)
-            .await;
-        Self::outcome(r)
-    }
-
-    async fn call_timer(&mut self, id: u32) -> Outcome {
-        self.instance.arm_deadline(self.ticks);
-        let Instance { store, bindings } = &mut self.instance;
-        let r = bindings
-            .ganglion_module_guest()
-            .call_on_timer(&mut *store, id)
-            .await;
-        Self::outcome(r)
-    }
-
-    fn next_timer(&self) -> Option<Instant> {
-        self.instance.store.data().timers.next_due()
-    }
-
-    fn take_outbox(&mut self) -> Vec<(String, crate::message::Message)> {
-        std::mem::take(&mut self.instance.store.data_mut().outbox)
+/// Instantiates the module and runs `init`.
+async fn start(spec: &InstanceSpec, runtime: &Runtime) -> Result<Instance, String> {
+    let mut instance = runtime
+        .instantiate(spec.name.clone(), &spec.component, spec.limits)
+        .await
+        .map_err(|e| format!("instantiation failed: {}", e.root_cause()))?;
+    match instance.init(&spec.config).await {
+        CallOutcome::Done => Ok(instance),
+        CallOutcome::GuestError(e) => Err(format!("init returned an error: {e}")),
+        CallOutcome::Trap(e) => Err(format!("init trapped: {e}")),
     }
 }
 
@@ -154,7 +75,7 @@ pub async fn run(spec: InstanceSpec, runtime: Arc<Runtime>, io: InstanceIo) {
         started,
     } = io;
     let name = spec.name.clone();
-    let mut live = match Live::start(spec.clone(), &runtime).await {
+    let mut live = match start(&spec, &runtime).await {
         Ok(live) => {
             metrics.set_status(ModuleStatus::Running);
             let _ = started.send(Ok(()));
@@ -178,15 +99,15 @@ pub async fn run(spec: InstanceSpec, runtime: Arc<Runtime>, io: InstanceIo) {
             delivery = inbox.recv() => {
                 let Some(delivery) = delivery else { break };
                 metrics.received();
-                live.call_message(&delivery).await
+                live.on_message(&delivery.input, &delivery.message).await
             }
             _ = sleep_until(due) => {
-                let ids = live.instance.store.data_mut().timers.take_due(Instant::now());
-                let mut outcome = Outcome::Done;
+                let ids = live.take_due_timers(Instant::now());
+                let mut outcome = CallOutcome::Done;
                 for id in ids {
                     metrics.timer_call();
-                    outcome = live.call_timer(id).await;
-                    if matches!(outcome, Outcome::Trap(_)) {
+                    outcome = live.on_timer(id).await;
+                    if matches!(outcome, CallOutcome::Trap(_)) {
                         break;
                     }
                 }
@@ -194,16 +115,16 @@ pub async fn run(spec: InstanceSpec, runtime: Arc<Runtime>, io: InstanceIo) {
             }
         };
         match outcome {
-            Outcome::Done => {}
-            Outcome::GuestError(e) => {
+            CallOutcome::Done => {}
+            CallOutcome::GuestError(e) => {
                 metrics.failed();
                 tracing::warn!(module = %name, "call failed: {e}");
             }
-            Outcome::Trap(e) => {
+            CallOutcome::Trap(e) => {
                 metrics.failed();
                 metrics.trapped();
                 tracing::error!(module = %name, "module trapped: {e}; discarding what the call sent and restarting it");
-                match Live::start(spec.clone(), &runtime).await {
+                match start(&spec, &runtime).await {
                     Ok(fresh) => {
                         metrics.restarted();
                         live = fresh;
