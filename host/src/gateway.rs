@@ -6,9 +6,9 @@
 //! current call. When the instances and the gateway drop their senders the
 //! router ends, and when the router drops its sender the upstream task ends.
 
-use crate::manifest::Manifest;
+use crate::manifest::{DesiredStatus, Manifest};
 use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stamp_from_device};
-use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::metrics::{Metrics, MetricsSnapshot, ModuleStatus};
 use crate::router::{Envelope, ModuleInbox, Producer, ROUTER_QUEUE, Router, UpstreamMessage};
 use crate::runtime::{EpochTicker, Limits, LoadError, Runtime, RuntimeError};
 use crate::supervisor::{self, INPUT_QUEUE, InstanceIo, InstanceSpec};
@@ -103,7 +103,11 @@ impl Gateway {
         let mut inboxes = Vec::with_capacity(specs.len());
         let mut instances = Vec::with_capacity(specs.len());
         let mut starts = Vec::with_capacity(specs.len());
-        for (spec, module_metrics) in specs.into_iter().zip(metrics.modules.iter()) {
+        for ((spec, module_metrics), desired) in specs
+            .into_iter()
+            .zip(metrics.modules.iter())
+            .zip(manifest.modules.iter().map(|m| m.status))
+        {
             let (tx, inbox) = mpsc::channel(INPUT_QUEUE);
             inboxes.push((
                 spec.name.to_string(),
@@ -112,6 +116,12 @@ impl Gateway {
                     metrics: module_metrics.clone(),
                 },
             ));
+            if desired == DesiredStatus::Stopped {
+                // Its queue closes at once: the router counts what it drops.
+                module_metrics.set_status(ModuleStatus::Stopped);
+                drop(inbox);
+                continue;
+            }
             let (started, started_rx) = oneshot::channel();
             starts.push((spec.name.to_string(), started_rx));
             let io = InstanceIo {
@@ -123,12 +133,7 @@ impl Gateway {
             };
             instances.push(tokio::spawn(supervisor::run(spec, runtime.clone(), io)));
         }
-        let routes: Vec<_> = manifest
-            .routes
-            .iter()
-            .map(|r| (r.name.clone(), r.route.clone()))
-            .collect();
-        let router = Router::new(&routes, inboxes, upstream_tx, metrics.clone());
+        let router = Router::new(&manifest.routes, inboxes, upstream_tx, metrics.clone());
         let router = tokio::spawn(router.run(router_rx));
         let upstream_task = tokio::spawn(run_upstream(
             upstream_rx,

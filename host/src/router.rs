@@ -6,10 +6,12 @@
 //! the message and counts it (`dropped_queue_full`), so that routes that form a
 //! cycle can never deadlock. It does wait on `$upstream`, which never sends back.
 
+use crate::manifest::RouteSpec;
 use crate::message::Message;
 use crate::metrics::{Metrics, ModuleMetrics, RouteMetrics};
 use crate::route::{MessageView, Origin, Route, Sink};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// How many messages wait for the router before senders are held back.
@@ -59,8 +61,13 @@ pub struct Delivery {
 /// A message accepted by `$upstream`.
 #[derive(Debug, Clone)]
 pub struct UpstreamMessage {
-    /// The first route that sent it there.
+    /// The route that sent it there: of the matching routes, the one with the
+    /// highest priority, the first in manifest order among equals.
     pub route: Arc<str>,
+    /// That route's priority, 0 (highest) to 9; `None` when unset (lowest).
+    pub priority: Option<u8>,
+    /// That route's time to live, overriding the store-and-forward default.
+    pub time_to_live: Option<Duration>,
     /// The message.
     pub message: Message,
 }
@@ -78,6 +85,10 @@ struct Entry {
     name: Arc<str>,
     route: Route,
     target: Target,
+    /// The priority as a sort key: unset sorts after 9.
+    rank: u8,
+    priority: Option<u8>,
+    time_to_live: Option<Duration>,
     metrics: Arc<RouteMetrics>,
 }
 
@@ -96,18 +107,19 @@ pub struct Router {
 }
 
 impl Router {
-    /// A router over `routes` (name, route), delivering to `inboxes` (by module
-    /// name) and `upstream`. Every module a sink names must have an inbox; the
-    /// manifest guarantees it, and a route whose module is missing is dropped
-    /// with an error logged.
+    /// A router over `routes`, delivering to `inboxes` (by module name) and
+    /// `upstream`. Every module a sink names must have an inbox; the manifest
+    /// guarantees it, and a route whose module is missing is dropped with an
+    /// error logged.
     pub fn new(
-        routes: &[(String, Route)],
+        routes: &[RouteSpec],
         inboxes: Vec<(String, ModuleInbox)>,
         upstream: mpsc::Sender<UpstreamMessage>,
         metrics: Arc<Metrics>,
     ) -> Self {
         let mut entries = Vec::with_capacity(routes.len());
-        for (name, route) in routes {
+        for spec in routes {
+            let (name, route) = (&spec.name, &spec.route);
             let target = match &route.sink {
                 Sink::Upstream => Target::Upstream,
                 Sink::ModuleInput(m, input) => match inboxes.iter().position(|(n, _)| n == m) {
@@ -128,6 +140,9 @@ impl Router {
                 name: Arc::from(name.as_str()),
                 route: route.clone(),
                 target,
+                rank: spec.priority.unwrap_or(u8::MAX),
+                priority: spec.priority,
+                time_to_live: spec.time_to_live,
                 metrics,
             });
         }
@@ -150,12 +165,16 @@ impl Router {
         let Envelope { from, message } = envelope;
         let view = MessageView::new(&message);
         let origin = from.origin();
+        // One delivery per distinct sink, on behalf of the matching route with
+        // the highest priority.
         let mut targets: Vec<(usize, &Target)> = Vec::new();
         for (i, entry) in self.entries.iter().enumerate() {
             if entry.route.accepts(origin, &view) {
                 entry.metrics.matched();
-                if !targets.iter().any(|(_, t)| *t == &entry.target) {
-                    targets.push((i, &entry.target));
+                match targets.iter_mut().find(|(_, t)| *t == &entry.target) {
+                    Some(slot) if entry.rank < self.entries[slot.0].rank => slot.0 = i,
+                    Some(_) => {}
+                    None => targets.push((i, &entry.target)),
                 }
             }
         }
@@ -177,8 +196,11 @@ impl Router {
             match target {
                 Target::Module(i, input) => self.deliver(i, input, msg),
                 Target::Upstream => {
+                    let e = &self.entries[entry];
                     let up = UpstreamMessage {
-                        route: self.entries[entry].name.clone(),
+                        route: e.name.clone(),
+                        priority: e.priority,
+                        time_to_live: e.time_to_live,
                         message: msg,
                     };
                     if self.upstream.send(up).await.is_err() {

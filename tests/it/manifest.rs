@@ -138,3 +138,55 @@ fn toml_syntax_errors_carry_the_line() {
     let p = one_problem("[modules.x]\npath = \"unterminated\n");
     assert_eq!(p.line, 2, "{p}");
 }
+
+#[test]
+fn route_objects_and_store_and_forward_settings_are_validated() {
+    let m = load(
+        "[store-and-forward]\ntime-to-live-secs = 60\n\n[routes]\n\
+         a = { route = \"FROM /* INTO $upstream\", priority = 9, time-to-live-secs = 5 }\n",
+    )
+    .unwrap();
+    assert_eq!(m.routes[0].priority, Some(9));
+    assert_eq!(m.store_and_forward.time_to_live.as_secs(), 60);
+    let p = problems(
+        "[routes]\n\
+         a = { route = \"FROM /* INTO $upstream\", priority = 10 }\n\
+         b = { route = \"FROM /* INTO $upstream\", prio = 1 }\n\
+         c = { priority = 1 }\n\
+         d = { route = \"FROM /* INTO $upstream\", time-to-live-secs = -1 }\n\
+         e = 42\n\n[store-and-forward]\ntime-to-live-secs = 0\n",
+    );
+    let by_field = |f: &str| {
+        p.iter()
+            .find(|x| x.field == f)
+            .unwrap_or_else(|| panic!("{f}: {p:?}"))
+    };
+    assert!(by_field("routes.a").message.contains("0 (highest) to 9"));
+    assert_eq!(by_field("routes.a").line, 2);
+    assert!(
+        by_field("routes.b")
+            .message
+            .contains("unknown field `prio`")
+    );
+    assert!(
+        by_field("routes.c")
+            .message
+            .contains("missing field `route`")
+    );
+    assert!(by_field("routes.d").message.contains("negative"));
+    assert!(by_field("routes.e").message.contains("must be a string"));
+    assert!(
+        by_field("store-and-forward.time-to-live-secs")
+            .message
+            .contains("positive")
+    );
+}
+
+#[test]
+fn a_bad_module_status_is_refused() {
+    let p = one_problem(&format!(
+        "[modules.r]\npath = \"{}\"\nstatus = \"paused\"\n",
+        toml_path(RELAY)
+    ));
+    assert_eq!((p.line, p.field.as_str()), (3, "modules.r.status"));
+}

@@ -290,3 +290,66 @@ async fn a_module_whose_init_fails_is_reported_and_the_rest_run() {
     assert_eq!(body(&got[0]), "still routing");
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_routes_to_one_sink_deliver_once_on_behalf_of_the_highest_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[modules.relay]\npath = \"{}\"\n\n[routes]\n\
+         low = \"FROM /messages/* INTO $upstream\"\n\
+         high = {{ route = \"FROM /messages/* WHERE kind = 'urgent' INTO $upstream\", priority = 1, time-to-live-secs = 60 }}\n\
+         mid = {{ route = \"FROM /messages/* WHERE kind = 'urgent' INTO $upstream\", priority = 4 }}\n",
+        ganglion_tests::toml_path(RELAY)
+    );
+    let m = ganglion::Manifest::load(&ganglion_tests::write_manifest(dir.path(), &text)).unwrap();
+    let mut gw = Gateway::start(&m).await.unwrap();
+    let mut up = gw.subscribe_upstream();
+    let mut urgent = new_message(b"fire".to_vec());
+    urgent.properties.push(("kind".into(), "urgent".into()));
+    gw.inject("dev", urgent).await.unwrap();
+    gw.inject("dev", new_message(b"routine".to_vec()))
+        .await
+        .unwrap();
+    let mut got = collect_until(&mut up, WAIT, |g| g.len() >= 2).await;
+    got.extend(drain_for(&mut up, GRACE).await);
+    assert_eq!(got.len(), 2, "each message reaches $upstream once");
+    assert_eq!(
+        (body(&got[0]).as_str(), got[0].route.as_ref()),
+        ("fire", "high")
+    );
+    assert_eq!(got[0].priority, Some(1));
+    assert_eq!(got[0].time_to_live, Some(Duration::from_secs(60)));
+    assert_eq!(
+        (body(&got[1]).as_str(), got[1].route.as_ref()),
+        ("routine", "low")
+    );
+    assert_eq!((got[1].priority, got[1].time_to_live), (None, None));
+    let snap = gw.shutdown().await;
+    let matched: Vec<u64> = ["low", "high", "mid"]
+        .iter()
+        .map(|r| snap.route(r).unwrap().matched)
+        .collect();
+    assert_eq!(matched, [2, 1, 1], "every matching route is counted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_module_is_not_started_and_its_messages_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[modules.relay]\npath = \"{}\"\nstatus = \"stopped\"\n\n[routes]\n\
+         in = 'FROM /messages/* WHERE is_defined($connectionDeviceId) INTO BrokeredEndpoint(\"/modules/relay/inputs/in\")'\n",
+        ganglion_tests::toml_path(RELAY)
+    );
+    let m = ganglion::Manifest::load(&ganglion_tests::write_manifest(dir.path(), &text)).unwrap();
+    let gw = Gateway::start(&m).await.unwrap();
+    assert_eq!(
+        gw.metrics().module("relay").unwrap().status,
+        ModuleStatus::Stopped
+    );
+    for _ in 0..3 {
+        gw.inject("dev", new_message(b"x".to_vec())).await.unwrap();
+    }
+    let snap = gw.shutdown().await;
+    let r = snap.module("relay").unwrap();
+    assert_eq!((r.received, r.dropped_not_running), (0, 3));
+}

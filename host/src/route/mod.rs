@@ -5,6 +5,7 @@
 
 pub mod condition;
 mod grammar;
+pub mod sample;
 
 pub use condition::{Condition, ConditionError, MessageView, Tri};
 pub use grammar::parse_route;

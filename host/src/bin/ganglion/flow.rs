@@ -5,18 +5,16 @@ use ganglion::message::property;
 use ganglion::metrics::MetricsSnapshot;
 use ganglion::router::UpstreamMessage;
 use std::io::Write;
-use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 /// The running display.
 pub struct Flow {
     printer: JoinHandle<()>,
-    every: Duration,
 }
 
 /// Starts printing `$upstream` messages as they arrive.
-pub fn spawn(mut upstream: broadcast::Receiver<UpstreamMessage>, every: Duration) -> Flow {
+pub fn spawn(mut upstream: broadcast::Receiver<UpstreamMessage>) -> Flow {
     let printer = tokio::spawn(async move {
         loop {
             match upstream.recv().await {
@@ -28,7 +26,7 @@ pub fn spawn(mut upstream: broadcast::Receiver<UpstreamMessage>, every: Duration
             }
         }
     });
-    Flow { printer, every }
+    Flow { printer }
 }
 
 fn print_upstream(msg: &UpstreamMessage) {
@@ -55,7 +53,6 @@ fn print_upstream(msg: &UpstreamMessage) {
 impl Flow {
     /// Prints a summary of every route and module.
     pub fn summary(&mut self, snap: &MetricsSnapshot) {
-        let _ = self.every;
         println!("── flow ──────────────────────────────────────────────");
         for r in &snap.routes {
             println!("  route  {:<28} {:>8} messages", r.name, r.matched);

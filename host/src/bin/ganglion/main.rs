@@ -1,12 +1,21 @@
-//! `ganglion`: the gateway's command line. `ganglion run --manifest FILE` runs
-//! a deployment until Ctrl-C or SIGTERM, showing the message flow live.
+//! `ganglion`: the gateway's command line, a thin layer over the library.
+//!
+//! - `ganglion run --manifest FILE` runs a deployment until Ctrl-C or SIGTERM,
+//!   showing the message flow live.
+//! - `ganglion route test --message MSG.json ROUTE` checks a route or condition
+//!   against a sample message.
+//! - `ganglion manifest import deployment.json` converts an Azure IoT Edge
+//!   deployment manifest.
 
 mod flow;
+mod route_test;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use ganglion::manifest::import::import_azure;
 use ganglion::{Gateway, Manifest};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
@@ -32,10 +41,93 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         flow_every: u64,
     },
+    /// Work with routes.
+    Route {
+        #[command(subcommand)]
+        command: RouteCommand,
+    },
+    /// Work with deployment manifests.
+    Manifest {
+        #[command(subcommand)]
+        command: ManifestCommand,
+    },
 }
 
-fn main() -> Result<()> {
+#[derive(Subcommand)]
+enum RouteCommand {
+    /// Check a route or a bare condition against a sample message. Prints true,
+    /// false or undefined; exits 0 when it matches, 1 when not, 2 when it does
+    /// not compile.
+    Test {
+        /// The sample message: {"body": ..., "bodyBase64": ..., "properties":
+        /// {...}, "systemProperties": {...}}.
+        #[arg(long, short)]
+        message: PathBuf,
+        /// Print JSON: {"result": "true" | "false" | "undefined", ...}.
+        #[arg(long)]
+        json: bool,
+        /// The route (FROM ... INTO ...) or the condition.
+        route: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ManifestCommand {
+    /// Convert an Azure IoT Edge deployment manifest (deployment.json) into a
+    /// ganglion manifest. Warnings name each setting that cannot be carried.
+    Import {
+        /// The Azure deployment manifest.
+        deployment: PathBuf,
+        /// Where to write the ganglion manifest; standard output if not given.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            manifest,
+            flow_every,
+        } => run_gateway(&manifest, flow_every),
+        Command::Route {
+            command:
+                RouteCommand::Test {
+                    message,
+                    json,
+                    route,
+                },
+        } => return route_test::run(&message, &route, json),
+        Command::Manifest {
+            command: ManifestCommand::Import { deployment, output },
+        } => import(&deployment, output.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn import(deployment: &Path, output: Option<&Path>) -> Result<()> {
+    let json = std::fs::read_to_string(deployment)
+        .with_context(|| format!("cannot read {}", deployment.display()))?;
+    let imported = import_azure(&json).with_context(|| format!("{}", deployment.display()))?;
+    for w in &imported.warnings {
+        eprintln!("warning: {w}");
+    }
+    match output {
+        Some(path) => std::fs::write(path, &imported.toml)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{}", imported.toml),
+    }
+    Ok(())
+}
+
+fn run_gateway(manifest: &Path, flow_every: u64) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("GANGLION_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
@@ -46,16 +138,11 @@ fn main() -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    match cli.command {
-        Command::Run {
-            manifest,
-            flow_every,
-        } => runtime.block_on(run(manifest, flow_every)),
-    }
+    runtime.block_on(run(manifest, flow_every))
 }
 
-async fn run(manifest_path: PathBuf, flow_every: u64) -> Result<()> {
-    let manifest = Manifest::load(&manifest_path)?;
+async fn run(manifest_path: &Path, flow_every: u64) -> Result<()> {
+    let manifest = Manifest::load(manifest_path)?;
     let mut gateway = Gateway::start(&manifest).await?;
     for (module, why) in gateway.failed_to_start() {
         tracing::error!(module = %module, "did not start: {why}");
@@ -66,18 +153,18 @@ async fn run(manifest_path: PathBuf, flow_every: u64) -> Result<()> {
         "gateway running on {}; Ctrl-C stops it",
         manifest_path.display()
     );
-    let display = (flow_every > 0).then(|| {
-        let upstream = gateway.subscribe_upstream();
-        flow::spawn(upstream, Duration::from_secs(flow_every))
-    });
-    let mut display = display;
+    let mut display = (flow_every > 0).then(|| flow::spawn(gateway.subscribe_upstream()));
+    let mut ticks = tokio::time::interval(Duration::from_secs(flow_every.max(1)));
+    ticks.tick().await;
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
     loop {
         tokio::select! {
-            signal = shutdown_signal() => {
-                signal?;
+            result = &mut signal => {
+                result?;
                 break;
             }
-            _ = tokio::time::sleep(Duration::from_secs(flow_every.max(1))), if display.is_some() => {
+            _ = ticks.tick(), if display.is_some() => {
                 if let Some(d) = display.as_mut() {
                     d.summary(&gateway.metrics());
                 }

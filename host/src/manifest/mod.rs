@@ -10,9 +10,13 @@
 //!
 //! [routes]
 //! to-cloud = "FROM /messages/modules/temp-sensor/* INTO $upstream"
+//! urgent = { route = "FROM /messages/* WHERE alarm = 'fire' INTO $upstream", priority = 0, time-to-live-secs = 86400 }
 //! ```
 
-use crate::route::{Route, Sink, parse_route};
+pub mod import;
+mod routes;
+
+use crate::route::Route;
 use indexmap::IndexMap;
 use serde::Deserialize;
 use std::fmt;
@@ -29,13 +33,23 @@ struct ManifestDto {
     #[serde(default)]
     modules: IndexMap<String, Spanned<ModuleDto>>,
     #[serde(default)]
-    routes: IndexMap<String, Spanned<String>>,
+    routes: IndexMap<String, Spanned<toml::Value>>,
+    #[serde(default, rename = "store-and-forward")]
+    store_and_forward: Option<Spanned<StoreAndForwardDto>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct StoreAndForwardDto {
+    time_to_live_secs: Option<i64>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ModuleDto {
+pub(crate) struct ModuleDto {
     path: Spanned<String>,
+    #[serde(default)]
+    status: Option<Spanned<String>>,
     #[serde(default)]
     config: IndexMap<String, Spanned<toml::Value>>,
 }
@@ -47,6 +61,38 @@ pub struct Manifest {
     pub modules: Vec<ModuleSpec>,
     /// The routes, in manifest order.
     pub routes: Vec<RouteSpec>,
+    /// The `$upstream` queue's settings.
+    pub store_and_forward: StoreAndForward,
+}
+
+/// The default time a message may wait for the cloud (Azure IoT Edge's 7200 s).
+pub const DEFAULT_TIME_TO_LIVE: std::time::Duration = std::time::Duration::from_secs(7200);
+
+/// The `[store-and-forward]` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreAndForward {
+    /// How long a message may wait for the cloud before it expires, unless its
+    /// route says otherwise (`time-to-live-secs`, default 7200).
+    pub time_to_live: std::time::Duration,
+}
+
+impl Default for StoreAndForward {
+    fn default() -> Self {
+        StoreAndForward {
+            time_to_live: DEFAULT_TIME_TO_LIVE,
+        }
+    }
+}
+
+/// Whether a module should run (`status` in the manifest, as in Azure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DesiredStatus {
+    /// Started with the gateway (the default).
+    #[default]
+    Running,
+    /// Loaded and checked but not started; messages routed to it are dropped
+    /// and counted.
+    Stopped,
 }
 
 /// One module of a deployment.
@@ -58,6 +104,8 @@ pub struct ModuleSpec {
     pub path: PathBuf,
     /// The configuration handed to `init`, as strings, in manifest order.
     pub config: Vec<(String, String)>,
+    /// Whether it should run.
+    pub status: DesiredStatus,
 }
 
 /// One route of a deployment.
@@ -69,6 +117,11 @@ pub struct RouteSpec {
     pub text: String,
     /// The compiled route.
     pub route: Route,
+    /// 0 (highest) to 9 (lowest); unset sorts after 9.
+    pub priority: Option<u8>,
+    /// How long a message this route sends to `$upstream` may wait there,
+    /// overriding the store-and-forward default.
+    pub time_to_live: Option<std::time::Duration>,
 }
 
 /// One thing wrong with a manifest.
@@ -153,13 +206,18 @@ impl Lines<'_> {
     }
 }
 
-struct Collector<'t> {
+pub(crate) struct Collector<'t> {
     lines: Lines<'t>,
     problems: Vec<Problem>,
 }
 
 impl Collector<'_> {
-    fn add(&mut self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn add(
+        &mut self,
+        span: Range<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         let (line, column) = self.lines.at(span.start);
         self.problems.push(Problem {
             line,
@@ -229,9 +287,14 @@ impl Manifest {
             }
         };
         let modules = validate_modules(&dto, base, &mut c);
-        let routes = validate_routes(&dto, &mut c);
+        let routes = routes::validate(&dto.routes, &dto.modules, &mut c);
+        let store_and_forward = validate_store_and_forward(dto.store_and_forward.as_ref(), &mut c);
         if c.problems.is_empty() {
-            Ok(Manifest { modules, routes })
+            Ok(Manifest {
+                modules,
+                routes,
+                store_and_forward,
+            })
         } else {
             c.problems.sort_by_key(|p| (p.line, p.column));
             Err(ManifestError::Invalid {
@@ -277,52 +340,44 @@ fn validate_modules(dto: &ManifestDto, base: &Path, c: &mut Collector<'_>) -> Ve
                 ),
             }
         }
+        let status = match m.status.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+            None | Some(("running", _)) => DesiredStatus::Running,
+            Some(("stopped", _)) => DesiredStatus::Stopped,
+            Some((other, span)) => {
+                c.add(
+                    span,
+                    format!("{field}.status"),
+                    format!("status must be `running` or `stopped`, not `{other}`"),
+                );
+                DesiredStatus::Running
+            }
+        };
         modules.push(ModuleSpec {
             name: name.clone(),
             path,
             config,
+            status,
         });
     }
     modules
 }
 
-fn validate_routes(dto: &ManifestDto, c: &mut Collector<'_>) -> Vec<RouteSpec> {
-    let mut routes = Vec::new();
-    for (name, text) in &dto.routes {
-        let field = format!("routes.{name}");
-        if name.trim().is_empty() {
-            c.add(text.span(), &field, "a route name must not be empty");
+fn validate_store_and_forward(
+    dto: Option<&Spanned<StoreAndForwardDto>>,
+    c: &mut Collector<'_>,
+) -> StoreAndForward {
+    let mut settings = StoreAndForward::default();
+    if let Some(dto) = dto
+        && let Some(secs) = dto.get_ref().time_to_live_secs
+    {
+        match u64::try_from(secs) {
+            Ok(secs) if secs > 0 => settings.time_to_live = std::time::Duration::from_secs(secs),
+            _ => c.add(
+                dto.span(),
+                "store-and-forward.time-to-live-secs",
+                format!("must be a positive number of seconds, not {secs}"),
+            ),
         }
-        let route = match parse_route(text.get_ref()) {
-            Ok(route) => route,
-            Err(e) => {
-                c.add(text.span(), &field, format!("in the route, {e}"));
-                continue;
-            }
-        };
-        if let Some(m) = route.source.module()
-            && !dto.modules.contains_key(m)
-        {
-            c.add(
-                text.span(),
-                &field,
-                format!("FROM names module `{m}`, which is not in [modules]"),
-            );
-        }
-        if let Sink::ModuleInput(m, _) = &route.sink
-            && !dto.modules.contains_key(m)
-        {
-            c.add(
-                text.span(),
-                &field,
-                format!("INTO names module `{m}`, which is not in [modules]"),
-            );
-        }
-        routes.push(RouteSpec {
-            name: name.clone(),
-            text: text.get_ref().clone(),
-            route,
-        });
     }
-    routes
+    settings
 }
