@@ -11,7 +11,11 @@ use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stam
 use crate::metrics::{Metrics, MetricsSnapshot, ModuleStatus};
 use crate::router::{Envelope, ModuleInbox, Producer, ROUTER_QUEUE, Router, UpstreamMessage};
 use crate::runtime::{EpochTicker, Limits, LoadError, Runtime, RuntimeError};
+use crate::store::{Store, StoreConfig, StoreError};
 use crate::supervisor::{self, INPUT_QUEUE, InstanceIo, InstanceSpec};
+use crate::uplink::{self, LINK_EVENTS, UplinkConfig};
+use crate::upstream::{self, UpstreamIo};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -31,6 +35,9 @@ pub enum GatewayError {
     /// A module's component could not be loaded.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The data directory could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// An injected message is over the size limit.
     #[error(
         "message from device `{device}` is {size} bytes, over the limit of {MAX_MESSAGE_BYTES}"
@@ -46,6 +53,26 @@ pub enum GatewayError {
     ShuttingDown,
 }
 
+/// How to start a gateway, beyond its manifest.
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    /// Where the store lives.
+    pub data_dir: PathBuf,
+    /// The cloud connection; without one, `$upstream` messages wait in the
+    /// queue.
+    pub uplink: Option<UplinkConfig>,
+}
+
+impl GatewayOptions {
+    /// Options with a data directory and no cloud connection.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        GatewayOptions {
+            data_dir: data_dir.into(),
+            uplink: None,
+        }
+    }
+}
+
 /// A running gateway.
 pub struct Gateway {
     shutdown: watch::Sender<bool>,
@@ -53,6 +80,7 @@ pub struct Gateway {
     instances: Vec<JoinHandle<()>>,
     router: JoinHandle<()>,
     upstream_task: JoinHandle<()>,
+    link_task: Option<JoinHandle<()>>,
     metrics: Arc<Metrics>,
     observers: broadcast::Sender<UpstreamMessage>,
     first_observer: Option<broadcast::Receiver<UpstreamMessage>>,
@@ -61,24 +89,29 @@ pub struct Gateway {
     _ticker: EpochTicker,
 }
 
-async fn run_upstream(
-    mut rx: mpsc::Receiver<UpstreamMessage>,
-    metrics: Arc<Metrics>,
-    observers: broadcast::Sender<UpstreamMessage>,
-) {
-    while let Some(msg) = rx.recv().await {
-        metrics.upstream_accepted();
-        // No observer is fine: the in-process sink only counts.
-        let _ = observers.send(msg);
-    }
-}
-
 impl Gateway {
-    /// Loads every module of `manifest` and starts the gateway. A module that
+    /// Opens the store in `data_dir`, loads every module of `manifest` and
+    /// starts the gateway. A module that
     /// cannot be loaded stops the start with an error that names it; a module
     /// whose `init` fails is reported (see [`Gateway::failed_to_start`]) and the
     /// rest run.
-    pub async fn start(manifest: &Manifest) -> Result<Gateway, GatewayError> {
+    pub async fn start(manifest: &Manifest, data_dir: &Path) -> Result<Gateway, GatewayError> {
+        Gateway::start_with(manifest, &GatewayOptions::new(data_dir)).await
+    }
+
+    /// [`Gateway::start`], with a cloud connection when `options` has one.
+    pub async fn start_with(
+        manifest: &Manifest,
+        options: &GatewayOptions,
+    ) -> Result<Gateway, GatewayError> {
+        let saf = &manifest.store_and_forward;
+        let store = Store::open(
+            &options.data_dir,
+            StoreConfig {
+                quota: saf.quota,
+                default_ttl: saf.time_to_live,
+            },
+        )?;
         let runtime = Arc::new(Runtime::new()?);
         let mut specs = Vec::with_capacity(manifest.modules.len());
         for module in &manifest.modules {
@@ -135,10 +168,25 @@ impl Gateway {
         }
         let router = Router::new(&manifest.routes, inboxes, upstream_tx, metrics.clone());
         let router = tokio::spawn(router.run(router_rx));
-        let upstream_task = tokio::spawn(run_upstream(
-            upstream_rx,
-            metrics.clone(),
-            observers.clone(),
+        let (link, link_task) = match &options.uplink {
+            Some(config) => {
+                let (tx, rx) = mpsc::channel(LINK_EVENTS);
+                let task = tokio::spawn(uplink::run(config.clone(), tx, shutdown_rx.clone()));
+                (
+                    Some((rx, config.device_id.clone(), config.in_flight)),
+                    Some(task),
+                )
+            }
+            None => (None, None),
+        };
+        let upstream_task = tokio::spawn(upstream::run(
+            store,
+            UpstreamIo {
+                rx: upstream_rx,
+                link,
+                metrics: metrics.clone(),
+                observers: observers.clone(),
+            },
         ));
 
         let mut failed_to_start = Vec::new();
@@ -155,6 +203,7 @@ impl Gateway {
             instances,
             router,
             upstream_task,
+            link_task,
             metrics,
             observers,
             first_observer: Some(first_observer),
@@ -219,6 +268,11 @@ impl Gateway {
         }
         if let Err(e) = (&mut self.upstream_task).await {
             tracing::error!("the upstream sink ended abnormally: {e}");
+        }
+        if let Some(task) = self.link_task.take()
+            && let Err(e) = task.await
+        {
+            tracing::error!("the cloud connection ended abnormally: {e}");
         }
         self.metrics.snapshot()
     }

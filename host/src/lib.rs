@@ -14,6 +14,9 @@
 //! - [`router`]: the task that owns the routing table and delivers messages.
 //! - [`gateway`]: starts and stops all of the above for one manifest.
 //! - [`harness`]: one module driven directly, for module tests and benchmarks.
+//! - [`store`]: the sled database: the durable `$upstream` queue.
+//! - [`upstream`]: the task that owns the queue: accepts messages into it and
+//!   publishes them over the [`uplink`], the MQTT session to the cloud.
 //! - [`message`]: the message type and the system properties the host owns.
 //! - [`metrics`]: counters per route and module.
 //!
@@ -28,8 +31,11 @@ pub mod metrics;
 pub mod route;
 pub mod router;
 pub mod runtime;
+pub mod store;
 pub mod supervisor;
+pub mod uplink;
+pub mod upstream;
 
-pub use gateway::{Gateway, GatewayError};
+pub use gateway::{Gateway, GatewayError, GatewayOptions};
 pub use manifest::{Manifest, ManifestError};
 pub use message::Message;

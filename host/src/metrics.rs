@@ -161,6 +161,87 @@ pub struct Metrics {
     pub routes: Vec<Arc<RouteMetrics>>,
     upstream: AtomicU64,
     unrouted: AtomicU64,
+    /// The `$upstream` queue's counters.
+    pub queue: QueueMetrics,
+}
+
+/// The counters of the durable `$upstream` queue, written by its owner.
+#[derive(Debug, Default)]
+pub struct QueueMetrics {
+    depth: AtomicU64,
+    bytes: AtomicU64,
+    refused: AtomicU64,
+    dropped_oldest: AtomicU64,
+    expired: AtomicU64,
+    store_errors: AtomicU64,
+    delivered: AtomicU64,
+    broker_refused: AtomicU64,
+    connected: AtomicU8,
+}
+
+impl QueueMetrics {
+    pub(crate) fn delivered(&self, n: u64) {
+        self.delivered.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn broker_refused(&self) {
+        bump(&self.broker_refused);
+    }
+    pub(crate) fn set_connected(&self, up: bool) {
+        self.connected.store(u8::from(up), Ordering::Relaxed);
+    }
+    pub(crate) fn set_size(&self, depth: u64, bytes: u64) {
+        self.depth.store(depth, Ordering::Relaxed);
+        self.bytes.store(bytes, Ordering::Relaxed);
+    }
+    pub(crate) fn refused(&self, n: u64) {
+        self.refused.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn dropped_oldest(&self, n: u64) {
+        self.dropped_oldest.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn expired(&self, n: u64) {
+        self.expired.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn store_error(&self) {
+        bump(&self.store_errors);
+    }
+
+    fn snapshot(&self) -> QueueSnapshot {
+        QueueSnapshot {
+            depth: read(&self.depth),
+            bytes: read(&self.bytes),
+            refused: read(&self.refused),
+            dropped_oldest: read(&self.dropped_oldest),
+            expired: read(&self.expired),
+            store_errors: read(&self.store_errors),
+            delivered: read(&self.delivered),
+            broker_refused: read(&self.broker_refused),
+            connected: self.connected.load(Ordering::Relaxed) == 1,
+        }
+    }
+}
+
+/// The `$upstream` queue at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueSnapshot {
+    /// Messages waiting.
+    pub depth: u64,
+    /// Bytes their records take.
+    pub bytes: u64,
+    /// Messages refused because the quota was full (policy `reject`).
+    pub refused: u64,
+    /// Messages dropped to make room (policy `drop-oldest`).
+    pub dropped_oldest: u64,
+    /// Messages that expired unsent.
+    pub expired: u64,
+    /// Failed writes to the store (the messages were not accepted).
+    pub store_errors: u64,
+    /// Messages the cloud broker acknowledged (and that left the queue).
+    pub delivered: u64,
+    /// Messages the cloud broker refused (they stay queued).
+    pub broker_refused: u64,
+    /// Whether the cloud connection is up.
+    pub connected: bool,
 }
 
 impl Metrics {
@@ -180,11 +261,12 @@ impl Metrics {
                 .collect(),
             upstream: AtomicU64::new(0),
             unrouted: AtomicU64::new(0),
+            queue: QueueMetrics::default(),
         }
     }
 
-    pub(crate) fn upstream_accepted(&self) {
-        bump(&self.upstream);
+    pub(crate) fn upstream_accepted(&self, n: u64) {
+        self.upstream.fetch_add(n, Ordering::Relaxed);
     }
 
     pub(crate) fn unrouted(&self) {
@@ -210,6 +292,7 @@ impl Metrics {
                 .collect(),
             upstream: read(&self.upstream),
             unrouted: read(&self.unrouted),
+            queue: self.queue.snapshot(),
         }
     }
 }
@@ -255,8 +338,10 @@ pub struct MetricsSnapshot {
     pub modules: Vec<ModuleSnapshot>,
     /// Per route.
     pub routes: Vec<RouteSnapshot>,
-    /// Messages accepted by `$upstream`.
+    /// Messages accepted (durably queued) by `$upstream`.
     pub upstream: u64,
+    /// The `$upstream` queue.
+    pub queue: QueueSnapshot,
     /// Messages that matched no route.
     pub unrouted: u64,
 }

@@ -53,7 +53,10 @@ async fn a_component_of_the_wrong_world_is_refused_naming_the_missing_export() {
         &[("relay", RELAY, &[]), ("impostor", WRONG_WORLD, &[])],
         &[],
     );
-    let err = Gateway::start(&m).await.err().unwrap();
+    let err = Gateway::start(&m, &dir.path().join("data"))
+        .await
+        .err()
+        .unwrap();
     assert!(
         matches!(err, GatewayError::Load(LoadError::WrongWorld { .. })),
         "{err}"

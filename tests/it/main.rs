@@ -8,4 +8,6 @@ mod harness;
 mod loading;
 mod manifest;
 mod routing;
+mod store;
 mod support;
+mod uplink;

@@ -29,7 +29,7 @@ async fn a_message_from_module_a_reaches_module_b_through_a_route() {
             ("b-up", "FROM /messages/modules/b/* INTO $upstream"),
         ],
     );
-    let mut gw = Gateway::start(&m).await.unwrap();
+    let mut gw = Gateway::start(&m, &dir.path().join("data")).await.unwrap();
     assert!(
         gw.failed_to_start().is_empty(),
         "{:?}",
@@ -89,7 +89,7 @@ async fn the_filter_forwards_exactly_the_readings_above_its_threshold() {
             ),
         ],
     );
-    let mut gw = Gateway::start(&m).await.unwrap();
+    let mut gw = Gateway::start(&m, &dir.path().join("data")).await.unwrap();
     let mut up = gw.subscribe_upstream();
     let temps: Vec<f64> = (0..60).map(|i| 20.0 + f64::from(i) * 0.25).collect();
     let above: Vec<f64> = temps.iter().copied().filter(|t| *t > 25.0).collect();
@@ -153,7 +153,7 @@ async fn for_n_sensor_readings_with_k_above_the_threshold_k_alerts_arrive() {
             ),
         ],
     );
-    let mut gw = Gateway::start(&m).await.unwrap();
+    let mut gw = Gateway::start(&m, &dir.path().join("data")).await.unwrap();
     let mut up = gw.subscribe_upstream();
     let count = |g: &[ganglion::router::UpstreamMessage], route: &str| {
         g.iter().filter(|m| m.route.as_ref() == route).count()
@@ -212,7 +212,7 @@ async fn a_trapping_module_is_isolated_and_restarted() {
             ("up", "FROM /messages/modules/* INTO $upstream"),
         ],
     );
-    let mut gw = Gateway::start(&m).await.unwrap();
+    let mut gw = Gateway::start(&m, &dir.path().join("data")).await.unwrap();
     let mut up = gw.subscribe_upstream();
     let send = |to: &'static str, text: &'static str| {
         let mut msg = new_message(text.as_bytes().to_vec());
@@ -273,7 +273,7 @@ async fn a_module_whose_init_fails_is_reported_and_the_rest_run() {
             ("up", "FROM /messages/modules/relay/* INTO $upstream"),
         ],
     );
-    let mut gw = Gateway::start(&m).await.unwrap();
+    let mut gw = Gateway::start(&m, &dir.path().join("data")).await.unwrap();
     let failed = gw.failed_to_start().to_vec();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].0, "sensor");
@@ -302,7 +302,7 @@ async fn several_routes_to_one_sink_deliver_once_on_behalf_of_the_highest_priori
         ganglion_tests::toml_path(RELAY)
     );
     let m = ganglion::Manifest::load(&ganglion_tests::write_manifest(dir.path(), &text)).unwrap();
-    let mut gw = Gateway::start(&m).await.unwrap();
+    let mut gw = Gateway::start(&m, &dir.path().join("data")).await.unwrap();
     let mut up = gw.subscribe_upstream();
     let mut urgent = new_message(b"fire".to_vec());
     urgent.properties.push(("kind".into(), "urgent".into()));
@@ -341,7 +341,7 @@ async fn a_stopped_module_is_not_started_and_its_messages_are_counted() {
         ganglion_tests::toml_path(RELAY)
     );
     let m = ganglion::Manifest::load(&ganglion_tests::write_manifest(dir.path(), &text)).unwrap();
-    let gw = Gateway::start(&m).await.unwrap();
+    let gw = Gateway::start(&m, &dir.path().join("data")).await.unwrap();
     assert_eq!(
         gw.metrics().module("relay").unwrap().status,
         ModuleStatus::Stopped

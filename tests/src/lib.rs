@@ -1,5 +1,7 @@
-//! Test support: the paths of the guest components that `build.rs` built, and
-//! helpers to write manifests for them.
+//! Test support: the paths of the guest components that `build.rs` built,
+//! helpers to write manifests for them, and a real mosquitto broker.
+
+pub mod broker;
 
 use std::path::Path;
 

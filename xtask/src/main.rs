@@ -137,6 +137,8 @@ fn demo(root: &Path, args: &[String]) -> Result<()> {
         "run",
         "--manifest",
         "demo/deployment.toml",
+        "--data-dir",
+        "target/demo-data",
     ]))?;
     if !code.success() {
         bail!("the gateway exited with {code}");
@@ -147,9 +149,23 @@ fn demo(root: &Path, args: &[String]) -> Result<()> {
 fn test(root: &Path) -> Result<()> {
     ensure_wasm_target()?;
     ensure_mosquitto()?;
+    let guests = root.join("example-modules");
+    for dir in [root, guests.as_path()] {
+        run(cargo()
+            .current_dir(dir)
+            .args(["fmt", "--all", "--", "--check"]))?;
+    }
     run(cargo()
-        .current_dir(root)
-        .args(["fmt", "--all", "--", "--check"]))?;
+        .current_dir(&guests)
+        .args([
+            "clippy",
+            "--release",
+            "--target",
+            WASM_TARGET,
+            "--target-dir",
+        ])
+        .arg(root.join("target").join("guests"))
+        .args(["--", "-D", "warnings"]))?;
     run(cargo().current_dir(root).args([
         "clippy",
         "--workspace",

@@ -42,6 +42,8 @@ struct ManifestDto {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct StoreAndForwardDto {
     time_to_live_secs: Option<i64>,
+    max_bytes: Option<i64>,
+    when_full: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -74,12 +76,23 @@ pub struct StoreAndForward {
     /// How long a message may wait for the cloud before it expires, unless its
     /// route says otherwise (`time-to-live-secs`, default 7200).
     pub time_to_live: std::time::Duration,
+    /// The disk quota of the queue (`max-bytes`, default 256 MiB) and what to
+    /// do when it is full (`when-full`: `reject`, the default, or
+    /// `drop-oldest`).
+    pub quota: crate::store::queue::Quota,
 }
+
+/// The default disk quota of the `$upstream` queue.
+pub const DEFAULT_QUEUE_BYTES: u64 = 256 * 1024 * 1024;
 
 impl Default for StoreAndForward {
     fn default() -> Self {
         StoreAndForward {
             time_to_live: DEFAULT_TIME_TO_LIVE,
+            quota: crate::store::queue::Quota {
+                max_bytes: DEFAULT_QUEUE_BYTES,
+                when_full: crate::store::queue::WhenFull::Reject,
+            },
         }
     }
 }
@@ -367,17 +380,39 @@ fn validate_store_and_forward(
     c: &mut Collector<'_>,
 ) -> StoreAndForward {
     let mut settings = StoreAndForward::default();
-    if let Some(dto) = dto
-        && let Some(secs) = dto.get_ref().time_to_live_secs
-    {
+    let Some(dto) = dto else {
+        return settings;
+    };
+    let span = dto.span();
+    let d = dto.get_ref();
+    if let Some(secs) = d.time_to_live_secs {
         match u64::try_from(secs) {
             Ok(secs) if secs > 0 => settings.time_to_live = std::time::Duration::from_secs(secs),
             _ => c.add(
-                dto.span(),
+                span.clone(),
                 "store-and-forward.time-to-live-secs",
                 format!("must be a positive number of seconds, not {secs}"),
             ),
         }
+    }
+    if let Some(bytes) = d.max_bytes {
+        match u64::try_from(bytes) {
+            Ok(bytes) if bytes >= 4096 => settings.quota.max_bytes = bytes,
+            _ => c.add(
+                span.clone(),
+                "store-and-forward.max-bytes",
+                format!("must be at least 4096 bytes, not {bytes}"),
+            ),
+        }
+    }
+    match d.when_full.as_deref() {
+        None | Some("reject") => {}
+        Some("drop-oldest") => settings.quota.when_full = crate::store::queue::WhenFull::DropOldest,
+        Some(other) => c.add(
+            span,
+            "store-and-forward.when-full",
+            format!("must be `reject` or `drop-oldest`, not `{other}`"),
+        ),
     }
     settings
 }

@@ -8,4 +8,5 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "ganglion:module/module",
     exports: { default: async },
+    additional_derives: [serde::Serialize, serde::Deserialize],
 });

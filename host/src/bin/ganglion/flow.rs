@@ -63,7 +63,22 @@ impl Flow {
                 m.name, m.received, m.sent, m.failed, m.traps, m.status
             );
         }
-        println!("  $upstream {:>34} accepted", snap.upstream);
+        let q = &snap.queue;
+        println!(
+            "  $upstream {:>34} accepted, {} queued ({} KiB), {} delivered, {} expired, {} refused, {} dropped; cloud {}",
+            snap.upstream,
+            q.depth,
+            q.bytes / 1024,
+            q.delivered,
+            q.expired,
+            q.refused,
+            q.dropped_oldest,
+            if q.connected {
+                "connected"
+            } else {
+                "not connected"
+            }
+        );
         if snap.unrouted > 0 {
             println!("  unrouted  {:>34} (matched no route)", snap.unrouted);
         }

@@ -13,7 +13,8 @@ mod route_test;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use ganglion::manifest::import::import_azure;
-use ganglion::{Gateway, Manifest};
+use ganglion::uplink::UplinkConfig;
+use ganglion::{Gateway, GatewayOptions, Manifest};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -40,6 +41,17 @@ enum Command {
         /// Seconds between flow summaries; 0 turns the live display off.
         #[arg(long, default_value_t = 2)]
         flow_every: u64,
+        /// Where the gateway keeps its state (the `$upstream` queue); created if
+        /// missing.
+        #[arg(long, env = "GANGLION_DATA_DIR", default_value = "ganglion-data")]
+        data_dir: PathBuf,
+        /// The cloud broker, as mqtt://HOST:PORT. Without it, `$upstream`
+        /// messages wait in the queue.
+        #[arg(long, env = "GANGLION_UPSTREAM")]
+        upstream: Option<String>,
+        /// This gateway's id on the cloud broker (client id and topic prefix).
+        #[arg(long, env = "GANGLION_DEVICE_ID", default_value = "ganglion")]
+        device_id: String,
     },
     /// Work with routes.
     Route {
@@ -90,7 +102,11 @@ fn main() -> ExitCode {
         Command::Run {
             manifest,
             flow_every,
-        } => run_gateway(&manifest, flow_every),
+            data_dir,
+            upstream,
+            device_id,
+        } => gateway_options(data_dir, upstream.as_deref(), &device_id)
+            .and_then(|options| run_gateway(&manifest, &options, flow_every)),
         Command::Route {
             command:
                 RouteCommand::Test {
@@ -127,7 +143,19 @@ fn import(deployment: &Path, output: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-fn run_gateway(manifest: &Path, flow_every: u64) -> Result<()> {
+fn gateway_options(
+    data_dir: PathBuf,
+    upstream: Option<&str>,
+    device_id: &str,
+) -> Result<GatewayOptions> {
+    let mut options = GatewayOptions::new(data_dir);
+    if let Some(url) = upstream {
+        options.uplink = Some(UplinkConfig::from_url(url, device_id)?);
+    }
+    Ok(options)
+}
+
+fn run_gateway(manifest: &Path, options: &GatewayOptions, flow_every: u64) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("GANGLION_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
@@ -138,12 +166,12 @@ fn run_gateway(manifest: &Path, flow_every: u64) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(manifest, flow_every))
+    runtime.block_on(run(manifest, options, flow_every))
 }
 
-async fn run(manifest_path: &Path, flow_every: u64) -> Result<()> {
+async fn run(manifest_path: &Path, options: &GatewayOptions, flow_every: u64) -> Result<()> {
     let manifest = Manifest::load(manifest_path)?;
-    let mut gateway = Gateway::start(&manifest).await?;
+    let mut gateway = Gateway::start_with(&manifest, options).await?;
     for (module, why) in gateway.failed_to_start() {
         tracing::error!(module = %module, "did not start: {why}");
     }

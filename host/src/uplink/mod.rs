@@ -1,0 +1,255 @@
+//! The uplink: one MQTT 5 session to the cloud broker. A connection task owns
+//! the rumqttc event loop; it reconnects with capped, jittered backoff and
+//! reports what happens ([`LinkEvent`]) to the `$upstream` task, which owns the
+//! queue and decides what to publish (see [`crate::upstream`]).
+//!
+//! Each connection starts clean: what was in flight when a connection dropped
+//! is sent again from the queue on the next one (at least once; the receiver
+//! may see a duplicate, never a gap).
+
+pub mod backoff;
+pub mod publish;
+
+use backoff::Backoff;
+use rumqttc::Outgoing;
+use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PubAckReason};
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// How many events wait for the `$upstream` task.
+pub const LINK_EVENTS: usize = 1024;
+
+/// Where and how to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UplinkConfig {
+    /// The broker's host name or address.
+    pub host: String,
+    /// The broker's port.
+    pub port: u16,
+    /// This gateway's id: the MQTT client id and the topic prefix.
+    pub device_id: String,
+    /// User name and password, if the broker wants them.
+    pub credentials: Option<(String, String)>,
+    /// How many messages may be published and not yet acknowledged.
+    pub in_flight: u16,
+    /// The MQTT keep-alive interval.
+    pub keep_alive: Duration,
+    /// The reconnect backoff.
+    pub backoff: Backoff,
+}
+
+/// The default in-flight window.
+pub const DEFAULT_IN_FLIGHT: u16 = 64;
+
+/// Why an uplink address was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("upstream address `{url}`: {reason}")]
+pub struct UplinkUrlError {
+    /// The address.
+    pub url: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl UplinkConfig {
+    /// A configuration for `mqtt://host[:port]` (port 1883 by default).
+    pub fn from_url(url: &str, device_id: &str) -> Result<UplinkConfig, UplinkUrlError> {
+        let bad = |reason: &str| UplinkUrlError {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
+        let rest = url
+            .strip_prefix("mqtt://")
+            .ok_or_else(|| bad("it must start with mqtt://"))?;
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse::<u16>()
+                    .map_err(|_| bad("the port is not a number from 1 to 65535"))?,
+            ),
+            None => (rest, 1883),
+        };
+        if host.is_empty() || port == 0 {
+            return Err(bad("it needs a host and a port"));
+        }
+        if device_id.is_empty() || device_id.contains(['/', '+', '#']) {
+            return Err(bad(
+                "the device id must be non-empty, without `/`, `+` or `#`",
+            ));
+        }
+        Ok(UplinkConfig {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port,
+            device_id: device_id.to_string(),
+            credentials: None,
+            in_flight: DEFAULT_IN_FLIGHT,
+            keep_alive: Duration::from_secs(30),
+            backoff: Backoff::default(),
+        })
+    }
+
+    fn options(&self) -> MqttOptions {
+        let mut options = MqttOptions::new(&self.device_id, &self.host, self.port);
+        options
+            .set_keep_alive(self.keep_alive)
+            .set_clean_start(true)
+            .set_outgoing_inflight_upper_limit(self.in_flight.saturating_add(1));
+        if let Some((user, password)) = &self.credentials {
+            options.set_credentials(user, password);
+        }
+        options
+    }
+}
+
+/// What the connection task reports. Every event carries the connection's
+/// generation, so that nothing from a dropped connection is taken for the
+/// current one.
+#[derive(Debug)]
+pub enum LinkEvent {
+    /// A connection is up; publish through `client`.
+    Connected {
+        /// The connection's generation.
+        generation: u64,
+        /// The client for this connection.
+        client: AsyncClient,
+    },
+    /// The client sent the oldest pending publish under packet id `pkid`.
+    Sent {
+        /// The connection's generation.
+        generation: u64,
+        /// The packet id.
+        pkid: u16,
+    },
+    /// The broker acknowledged packet `pkid`.
+    Acked {
+        /// The connection's generation.
+        generation: u64,
+        /// The packet id.
+        pkid: u16,
+    },
+    /// The broker refused packet `pkid` (a failure reason in its PUBACK).
+    Refused {
+        /// The connection's generation.
+        generation: u64,
+        /// The packet id.
+        pkid: u16,
+        /// The broker's reason.
+        reason: String,
+    },
+    /// The connection is down; it will be retried after `retry_in`.
+    Disconnected {
+        /// The connection's generation.
+        generation: u64,
+        /// Why.
+        reason: String,
+        /// When the next attempt is.
+        retry_in: Duration,
+    },
+}
+
+fn ack_ok(reason: PubAckReason) -> bool {
+    matches!(
+        reason,
+        PubAckReason::Success | PubAckReason::NoMatchingSubscribers
+    )
+}
+
+/// Keeps a connection up until shutdown, reporting to `events`.
+pub async fn run(
+    config: UplinkConfig,
+    events: mpsc::Sender<LinkEvent>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut generation = 0u64;
+    let mut failures = 0u32;
+    loop {
+        generation += 1;
+        let (client, mut eventloop) =
+            AsyncClient::new(config.options(), usize::from(config.in_flight) + 8);
+        let reason = loop {
+            let event = tokio::select! {
+                _ = shutdown.changed() => return,
+                event = eventloop.poll() => event,
+            };
+            let report = match event {
+                Ok(Event::Incoming(Packet::ConnAck(ack)))
+                    if ack.code == ConnectReturnCode::Success =>
+                {
+                    failures = 0;
+                    tracing::info!(host = %config.host, port = config.port, "connected to the cloud broker");
+                    Some(LinkEvent::Connected {
+                        generation,
+                        client: client.clone(),
+                    })
+                }
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    break format!("the broker refused the connection: {:?}", ack.code);
+                }
+                Ok(Event::Incoming(Packet::PubAck(ack))) if ack_ok(ack.reason) => {
+                    Some(LinkEvent::Acked {
+                        generation,
+                        pkid: ack.pkid,
+                    })
+                }
+                Ok(Event::Incoming(Packet::PubAck(ack))) => Some(LinkEvent::Refused {
+                    generation,
+                    pkid: ack.pkid,
+                    reason: format!("{:?}", ack.reason),
+                }),
+                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                    Some(LinkEvent::Sent { generation, pkid })
+                }
+                Ok(_) => None,
+                Err(e) => break e.to_string(),
+            };
+            if let Some(report) = report
+                && events.send(report).await.is_err()
+            {
+                return;
+            }
+        };
+        drop(eventloop);
+        let retry_in = config.backoff.delay(failures, backoff::jitter());
+        failures = failures.saturating_add(1);
+        tracing::warn!(host = %config.host, port = config.port, "cloud connection down: {reason}; retrying in {retry_in:?}");
+        if events
+            .send(LinkEvent::Disconnected {
+                generation,
+                reason,
+                retry_in,
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(retry_in) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let c = UplinkConfig::from_url("mqtt://127.0.0.1:18830", "gw").unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 18830));
+        assert_eq!(
+            UplinkConfig::from_url("mqtt://broker", "gw").unwrap().port,
+            1883
+        );
+        assert!(UplinkConfig::from_url("http://x:1", "gw").is_err());
+        assert!(UplinkConfig::from_url("mqtt://x:99999", "gw").is_err());
+        assert!(UplinkConfig::from_url("mqtt://:1", "gw").is_err());
+        assert!(UplinkConfig::from_url("mqtt://x:1", "a/b").is_err());
+    }
+}

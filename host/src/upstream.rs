@@ -1,0 +1,315 @@
+//! The `$upstream` sink: the task that owns the durable queue and, when a cloud
+//! connection is configured, what is in flight on it.
+//!
+//! - It takes the router's messages in batches, writes each batch to the store
+//!   and flushes it (group commit) before it counts them as accepted.
+//!   Observers see each message once it is durable.
+//! - While connected it keeps up to the in-flight window published, in queue
+//!   order (priority, then arrival), and deletes each message only when the
+//!   broker's PUBACK for it arrives. A dropped connection leaves everything
+//!   queued; the next connection sends it again.
+//! - It sweeps out expired messages.
+//!
+//! With no cloud connection the queue only fills; status shows its depth.
+
+use crate::message::now_ms;
+use crate::metrics::Metrics;
+use crate::router::UpstreamMessage;
+use crate::store::queue::{InFlight, QueueKey};
+use crate::store::{Offer, Store, StoreError};
+use crate::uplink::LinkEvent;
+use crate::uplink::publish::{telemetry_topic, to_publish};
+use rumqttc::v5::AsyncClient;
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::PublishProperties;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+
+/// The most messages written in one flush.
+pub const ACCEPT_BATCH: usize = 256;
+/// How often expired messages are swept out.
+pub const EXPIRY_SWEEP: Duration = Duration::from_secs(30);
+
+/// The store, lent to the blocking pool for each disk operation. Only this
+/// task uses it; the mutex is how a blocking closure borrows it.
+type Shared = Arc<Mutex<Store>>;
+
+/// Runs `work` on the blocking pool, so that a flush never stalls the async
+/// workers.
+async fn with_store<T: Send + 'static>(
+    store: &Shared,
+    work: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, String> {
+    let store = store.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let mut guard = store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        work(&mut guard)
+    });
+    match task.await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(e) => Err(format!("the store operation did not finish: {e}")),
+    }
+}
+
+/// The cloud connection as this task sees it.
+struct Link {
+    generation: u64,
+    client: AsyncClient,
+    in_flight: InFlight,
+}
+
+/// What the sink works with.
+pub struct UpstreamIo {
+    /// Messages from the router.
+    pub rx: mpsc::Receiver<UpstreamMessage>,
+    /// Events from the cloud connection, if one is configured, and the device
+    /// id its topics use.
+    pub link: Option<(mpsc::Receiver<LinkEvent>, String, u16)>,
+    /// The gateway's counters.
+    pub metrics: Arc<Metrics>,
+    /// Who hears about each accepted message.
+    pub observers: broadcast::Sender<UpstreamMessage>,
+}
+
+struct Sink {
+    store: Shared,
+    metrics: Arc<Metrics>,
+    observers: broadcast::Sender<UpstreamMessage>,
+    link: Option<Link>,
+    topic: String,
+    window: usize,
+}
+
+impl Sink {
+    fn publish_size(&self) {
+        let guard = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        self.metrics
+            .queue
+            .set_size(guard.depth(), guard.used_bytes());
+    }
+
+    async fn accept(&mut self, batch: Vec<UpstreamMessage>) {
+        match with_store(&self.store, move |s| s.accept(&batch).map(|r| (r, batch))).await {
+            Ok((report, batch)) => {
+                self.metrics.queue.dropped_oldest(report.dropped_oldest);
+                let mut accepted = 0;
+                for (offer, msg) in report.offers.iter().zip(batch) {
+                    match offer {
+                        Offer::Accepted(_) => {
+                            accepted += 1;
+                            let _ = self.observers.send(msg);
+                        }
+                        Offer::Refused => self.metrics.queue.refused(1),
+                    }
+                }
+                self.metrics.upstream_accepted(accepted);
+                if report.dropped_oldest > 0 || accepted < report.offers.len() as u64 {
+                    tracing::warn!(
+                        dropped_oldest = report.dropped_oldest,
+                        refused = report.offers.len() as u64 - accepted,
+                        "the $upstream queue is full"
+                    );
+                }
+            }
+            Err(e) => {
+                self.metrics.queue.store_error();
+                tracing::error!("cannot queue messages for $upstream: {e}");
+            }
+        }
+    }
+
+    /// Publishes queued messages until the in-flight window is full.
+    async fn fill(&mut self) {
+        let Some(link) = &self.link else { return };
+        let room = self.window.saturating_sub(link.in_flight.len());
+        if room == 0 {
+            return;
+        }
+        let skip: HashSet<QueueKey> = link.in_flight.keys().copied().collect();
+        let batch = with_store(&self.store, move |s| {
+            s.next_batch(room, |k| skip.contains(k))
+        })
+        .await;
+        let (batch, expired) = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                self.metrics.queue.store_error();
+                tracing::error!("cannot read the $upstream queue: {e}");
+                return;
+            }
+        };
+        self.metrics.queue.expired(expired);
+        let Some(link) = &mut self.link else { return };
+        let now = now_ms();
+        for (key, record) in batch {
+            let out = to_publish(&record, now);
+            let properties = PublishProperties {
+                payload_format_indicator: None,
+                message_expiry_interval: Some(out.expiry_secs),
+                topic_alias: None,
+                response_topic: None,
+                correlation_data: out.correlation_data.map(Into::into),
+                user_properties: out.user_properties,
+                subscription_identifiers: Vec::new(),
+                content_type: out.content_type,
+            };
+            match link.client.try_publish_with_properties(
+                self.topic.clone(),
+                QoS::AtLeastOnce,
+                false,
+                out.payload,
+                properties,
+            ) {
+                Ok(()) => link.in_flight.published(key),
+                Err(e) => {
+                    tracing::debug!("the MQTT client is busy: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Applies link events; returns whether the window may have room.
+    async fn on_link(&mut self, events: Vec<LinkEvent>) {
+        let mut done: Vec<QueueKey> = Vec::new();
+        for event in events {
+            match event {
+                LinkEvent::Connected { generation, client } => {
+                    self.metrics.queue.set_connected(true);
+                    self.link = Some(Link {
+                        generation,
+                        client,
+                        in_flight: InFlight::default(),
+                    });
+                }
+                LinkEvent::Sent { generation, pkid } => {
+                    if let Some(link) = self.link.as_mut().filter(|l| l.generation == generation) {
+                        link.in_flight.sent(pkid);
+                    }
+                }
+                LinkEvent::Acked { generation, pkid } => {
+                    if let Some(link) = self.link.as_mut().filter(|l| l.generation == generation)
+                        && let Some(key) = link.in_flight.acked(pkid)
+                    {
+                        done.push(key);
+                    }
+                }
+                LinkEvent::Refused {
+                    generation,
+                    pkid,
+                    reason,
+                } => {
+                    if let Some(link) = self.link.as_mut().filter(|l| l.generation == generation)
+                        && link.in_flight.park(pkid).is_some()
+                    {
+                        self.metrics.queue.broker_refused();
+                        tracing::error!(
+                            "the broker refused a message ({reason}); it stays queued until the next connection"
+                        );
+                    }
+                }
+                LinkEvent::Disconnected { generation, .. } => {
+                    if self
+                        .link
+                        .as_ref()
+                        .is_some_and(|l| l.generation == generation)
+                    {
+                        self.link = None;
+                        self.metrics.queue.set_connected(false);
+                    }
+                }
+            }
+        }
+        if !done.is_empty() {
+            let n = done.len() as u64;
+            let removed = with_store(&self.store, move |s| {
+                for key in &done {
+                    s.remove(key)?;
+                }
+                Ok(())
+            })
+            .await;
+            match removed {
+                Ok(()) => self.metrics.queue.delivered(n),
+                Err(e) => {
+                    self.metrics.queue.store_error();
+                    tracing::error!(
+                        "cannot remove delivered messages: {e}; they will be sent again"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Runs the sink until the router drops its sender, then flushes.
+pub async fn run(store: Store, io: UpstreamIo) {
+    let UpstreamIo {
+        mut rx,
+        link,
+        metrics,
+        observers,
+    } = io;
+    let (mut link_rx, topic, window) = match link {
+        Some((rx, device, window)) => (Some(rx), telemetry_topic(&device), usize::from(window)),
+        None => (None, String::new(), 0),
+    };
+    let mut sink = Sink {
+        store: Arc::new(Mutex::new(store)),
+        metrics,
+        observers,
+        link: None,
+        topic,
+        window,
+    };
+    sink.publish_size();
+    let mut sweep = tokio::time::interval(EXPIRY_SWEEP);
+    sweep.tick().await;
+    loop {
+        tokio::select! {
+            first = rx.recv() => {
+                let Some(first) = first else { break };
+                let mut batch = vec![first];
+                while batch.len() < ACCEPT_BATCH {
+                    match rx.try_recv() {
+                        Ok(m) => batch.push(m),
+                        Err(_) => break,
+                    }
+                }
+                sink.accept(batch).await;
+            }
+            event = async { match link_rx.as_mut() { Some(r) => r.recv().await, None => std::future::pending().await } } => {
+                let Some(event) = event else {
+                    link_rx = None;
+                    continue;
+                };
+                let mut events = vec![event];
+                if let Some(r) = link_rx.as_mut() {
+                    while let Ok(e) = r.try_recv() {
+                        events.push(e);
+                    }
+                }
+                sink.on_link(events).await;
+            }
+            _ = sweep.tick() => {
+                match with_store(&sink.store, Store::expire).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        sink.metrics.queue.expired(n);
+                        tracing::info!(expired = n, "expired $upstream messages removed unsent");
+                    }
+                    Err(e) => tracing::error!("cannot sweep expired messages: {e}"),
+                }
+            }
+        }
+        sink.fill().await;
+        sink.publish_size();
+    }
+    if let Err(e) = with_store(&sink.store, |s| s.flush()).await {
+        tracing::error!("cannot flush the store at shutdown: {e}");
+    }
+}
