@@ -10,6 +10,7 @@ use crate::manifest::{DesiredStatus, Manifest};
 use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stamp_from_device};
 use crate::metrics::{Metrics, MetricsSnapshot, ModuleStatus};
 use crate::router::{Envelope, ModuleInbox, Producer, ROUTER_QUEUE, Router, UpstreamMessage};
+use crate::runtime::storage::ModuleStorage;
 use crate::runtime::{EpochTicker, Limits, LoadError, Runtime, RuntimeError};
 use crate::store::{Store, StoreConfig, StoreError};
 use crate::supervisor::{self, INPUT_QUEUE, InstanceIo, InstanceSpec};
@@ -116,11 +117,14 @@ impl Gateway {
         let mut specs = Vec::with_capacity(manifest.modules.len());
         for module in &manifest.modules {
             let component = runtime.load_file(&module.name, &module.path)?;
+            let storage = ModuleStorage::open(store.db(), &module.name, module.storage_quota)
+                .map_err(StoreError::from)?;
             specs.push(InstanceSpec {
                 name: Arc::from(module.name.as_str()),
                 component,
                 config: module.config.clone(),
                 limits: Limits::default(),
+                storage: Some(storage),
             });
         }
         let ticker = runtime.start_epoch_ticker();

@@ -1,8 +1,10 @@
 //! [`ModuleHarness`]: one module, run in the real runtime with no gateway
 //! around it, for unit tests and benchmarks of a module. It hands the module a
-//! message or a timer tick and returns what the module sent.
+//! message or a timer tick and returns what the module sent. Its storage is a
+//! temporary database of its own.
 
 use crate::message::Message;
+use crate::runtime::storage::{DEFAULT_STORAGE_QUOTA, ModuleStorage};
 use crate::runtime::{
     CallOutcome, EpochTicker, Instance, Limits, LoadError, Runtime, RuntimeError,
 };
@@ -63,8 +65,19 @@ impl ModuleHarness {
     ) -> Result<ModuleHarness, HarnessError> {
         let runtime = Arc::new(Runtime::new()?);
         let component = runtime.load_file(name, path)?;
+        let storage = ModuleStorage::temporary(DEFAULT_STORAGE_QUOTA).map_err(|e| {
+            HarnessError::Instantiate {
+                module: name.to_string(),
+                reason: format!("cannot make its temporary storage: {e}"),
+            }
+        })?;
         let instance = runtime
-            .instantiate(Arc::from(name), &component, Limits::default())
+            .instantiate(
+                Arc::from(name),
+                &component,
+                Limits::default(),
+                Some(storage),
+            )
             .await
             .map_err(|e| HarnessError::Instantiate {
                 module: name.to_string(),

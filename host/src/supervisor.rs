@@ -10,6 +10,7 @@
 
 use crate::metrics::{ModuleMetrics, ModuleStatus};
 use crate::router::{Delivery, Envelope, Producer};
+use crate::runtime::storage::ModuleStorage;
 use crate::runtime::{CallOutcome, Instance, Limits, LoadedComponent, Runtime};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -29,6 +30,8 @@ pub struct InstanceSpec {
     pub config: Vec<(String, String)>,
     /// Memory and CPU limits.
     pub limits: Limits,
+    /// The module's key-value namespace, shared by every instance of it.
+    pub storage: Option<ModuleStorage>,
 }
 
 /// The channels an instance task works with.
@@ -48,7 +51,12 @@ pub struct InstanceIo {
 /// Instantiates the module and runs `init`.
 async fn start(spec: &InstanceSpec, runtime: &Runtime) -> Result<Instance, String> {
     let mut instance = runtime
-        .instantiate(spec.name.clone(), &spec.component, spec.limits)
+        .instantiate(
+            spec.name.clone(),
+            &spec.component,
+            spec.limits,
+            spec.storage.clone(),
+        )
         .await
         .map_err(|e| format!("instantiation failed: {}", e.root_cause()))?;
     match instance.init(&spec.config).await {
@@ -151,6 +159,11 @@ pub async fn run(spec: InstanceSpec, runtime: Arc<Runtime>, io: InstanceIo) {
                 break;
             }
         }
+    }
+    if let Some(storage) = &spec.storage
+        && let Err(e) = storage.flush()
+    {
+        tracing::error!(module = %name, "cannot flush the module's storage: {e}");
     }
     metrics.set_status(ModuleStatus::Stopped);
 }

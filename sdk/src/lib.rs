@@ -29,11 +29,13 @@
 //! - [`Message`]: a message with builders and JSON helpers.
 //! - [`Config`]: the module's configuration from the deployment manifest.
 //! - [`send`], [`log`], [`timer`]: what a module can ask of the host.
+//! - [`storage`]: the module's private, persistent key-value store.
 
 mod config;
 mod export;
 mod host;
 mod message;
+pub mod storage;
 
 pub use config::Config;
 pub use export::Module;

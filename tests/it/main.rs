@@ -8,6 +8,7 @@ mod harness;
 mod loading;
 mod manifest;
 mod routing;
+mod storage;
 mod store;
 mod support;
 mod uplink;

@@ -17,6 +17,7 @@ pub mod import;
 mod routes;
 
 use crate::route::Route;
+use crate::runtime::storage::DEFAULT_STORAGE_QUOTA;
 use indexmap::IndexMap;
 use serde::Deserialize;
 use std::fmt;
@@ -52,6 +53,8 @@ pub(crate) struct ModuleDto {
     path: Spanned<String>,
     #[serde(default)]
     status: Option<Spanned<String>>,
+    #[serde(default, rename = "storage-quota-bytes")]
+    storage_quota_bytes: Option<Spanned<i64>>,
     #[serde(default)]
     config: IndexMap<String, Spanned<toml::Value>>,
 }
@@ -119,6 +122,9 @@ pub struct ModuleSpec {
     pub config: Vec<(String, String)>,
     /// Whether it should run.
     pub status: DesiredStatus,
+    /// The most bytes its private storage may hold (`storage-quota-bytes`,
+    /// default 4 MiB).
+    pub storage_quota: u64,
 }
 
 /// One route of a deployment.
@@ -365,11 +371,26 @@ fn validate_modules(dto: &ManifestDto, base: &Path, c: &mut Collector<'_>) -> Ve
                 DesiredStatus::Running
             }
         };
+        let storage_quota = match &m.storage_quota_bytes {
+            None => DEFAULT_STORAGE_QUOTA,
+            Some(q) => match u64::try_from(*q.get_ref()) {
+                Ok(bytes) => bytes,
+                Err(_) => {
+                    c.add(
+                        q.span(),
+                        format!("{field}.storage-quota-bytes"),
+                        format!("must not be negative, not {}", q.get_ref()),
+                    );
+                    0
+                }
+            },
+        };
         modules.push(ModuleSpec {
             name: name.clone(),
             path,
             config,
             status,
+            storage_quota,
         });
     }
     modules

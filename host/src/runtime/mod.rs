@@ -10,6 +10,7 @@
 pub mod bindings;
 mod instance;
 mod state;
+pub mod storage;
 mod timers;
 
 pub use instance::{CallOutcome, DeadlineExceeded, Instance};
@@ -186,12 +187,13 @@ impl Runtime {
         module: Arc<str>,
         component: &LoadedComponent,
         limits: Limits,
+        storage: Option<storage::ModuleStorage>,
     ) -> Result<Instance, wasmtime::Error> {
         let store_limits = StoreLimitsBuilder::new()
             .memory_size(limits.memory_bytes)
             .trap_on_grow_failure(false)
             .build();
-        let state = ModuleState::new(module, store_limits, self.ids.clone());
+        let state = ModuleState::new(module, store_limits, self.ids.clone(), storage);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s.limiter());
         let budget = deadline_ticks(limits.call_deadline);

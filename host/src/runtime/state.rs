@@ -2,6 +2,7 @@
 //! the `host` and `timers` imports.
 
 use super::bindings::ganglion::module::{host, timers, types};
+use super::storage::ModuleStorage;
 use super::timers::{MAX_TIMERS, MIN_TIMER_INTERVAL_MS, TimerRefusal, Timers};
 use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stamp_from_module};
 use std::sync::Arc;
@@ -27,13 +28,20 @@ pub struct ModuleState {
     pub(crate) timers: Timers,
     /// Epoch ticks the current call may still use.
     pub(crate) ticks_left: u64,
+    /// The module's private key-value namespace.
+    pub(crate) storage: Option<ModuleStorage>,
     ids: Arc<IdGenerator>,
 }
 
 impl ModuleState {
     /// State for module `module`, with WASI granting nothing: no files,
     /// environment, arguments or network.
-    pub fn new(module: Arc<str>, limits: StoreLimits, ids: Arc<IdGenerator>) -> Self {
+    pub fn new(
+        module: Arc<str>,
+        limits: StoreLimits,
+        ids: Arc<IdGenerator>,
+        storage: Option<ModuleStorage>,
+    ) -> Self {
         ModuleState {
             module,
             wasi: WasiCtx::builder().build(),
@@ -42,6 +50,7 @@ impl ModuleState {
             outbox: Vec::new(),
             timers: Timers::default(),
             ticks_left: 0,
+            storage,
             ids,
         }
     }

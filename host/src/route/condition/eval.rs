@@ -1,23 +1,43 @@
-//! Evaluating a condition on a message, with edgeHub's three-valued logic: a
-//! comparison with `undefined`, or between values of different types, is
-//! undefined, and `NOT undefined` is undefined too.
+//! Evaluating a type-checked condition on a message, with edgeHub's
+//! three-valued logic.
+//!
+//! What an operator does depends on its operands' static types, as edgeHub's
+//! compiled .NET expressions do:
+//!
+//! - Between two strings, numbers or bools, a comparison with an undefined side
+//!   is undefined; a NaN number is undefined; strings compare by UTF-16 code
+//!   units; `false < true`. `null = null` holds.
+//! - When either side is a `$body` value, both sides become `$body` values: a
+//!   comparison with an undefined side is undefined, values of different JSON
+//!   types are unequal and ordered bool < number < string < null, and `AND`/`OR`
+//!   give a result only when both sides are bools.
+//! - `AND`/`OR` between bools are Kleene's: `false AND undefined` is false,
+//!   `true OR undefined` is true. With a `null` operand, `AND` is null and `OR`
+//!   gives the other side.
+//! - At the top, a bool decides, `null` is false, and anything else is undefined.
 
-use super::lexer::PathSeg;
-use super::parser::{BinOp, Expr, Literal, SysProp, UnOp};
-use crate::message::{Message, property};
+use super::body;
+use super::dotnet::{eq_ignore_case, ordinal_cmp};
+use super::functions::is_defined;
+use super::types::{BinOp, Expr, ExprKind, Literal, SysProp, Type};
+use crate::message::Message;
 use std::borrow::Cow;
 use std::cell::OnceCell;
+use std::cmp::Ordering;
 
 /// A value during evaluation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value<'a> {
-    /// Missing: an unset property, a missing body path, a type mismatch.
+    /// Missing: an unset property, a failed query, a type mismatch.
     Undefined,
     /// `null`.
     Null,
+    /// The null a `$body` path that matches nothing gives. It is null in every
+    /// way but one: `is_null` says false (see [`super::Func::IsNull`]).
+    Missing,
     /// A boolean.
     Bool(bool),
-    /// A number.
+    /// A number; NaN is undefined wherever the static type is a number.
     Number(f64),
     /// A string.
     Str(Cow<'a, str>),
@@ -45,7 +65,7 @@ impl Tri {
     }
 }
 
-/// A message as conditions see it. The JSON body is parsed at most once, the
+/// A message as conditions see it. The JSON body is decoded at most once, the
 /// first time a condition asks for it.
 pub struct MessageView<'m> {
     msg: &'m Message,
@@ -62,23 +82,16 @@ impl<'m> MessageView<'m> {
     }
 
     fn body(&self) -> Option<&serde_json::Value> {
-        self.body
-            .get_or_init(|| {
-                let s = &self.msg.system;
-                let is_json = s
-                    .content_type
-                    .as_deref()
-                    .is_some_and(|t| t.eq_ignore_ascii_case("application/json"));
-                let utf8 = s
-                    .content_encoding
-                    .as_deref()
-                    .is_some_and(|e| e.eq_ignore_ascii_case("utf-8"));
-                if !(is_json && utf8) {
-                    return None;
-                }
-                serde_json::from_slice(&self.msg.body).ok()
-            })
-            .as_ref()
+        self.body.get_or_init(|| body::decode(self.msg)).as_ref()
+    }
+
+    /// The application property `name`, matched in any case.
+    fn property(&self, name: &str) -> Option<&'m str> {
+        self.msg
+            .properties
+            .iter()
+            .find(|(k, _)| eq_ignore_case(k, name))
+            .map(|(_, v)| v.as_str())
     }
 
     fn system(&self, prop: SysProp) -> Value<'m> {
@@ -95,147 +108,193 @@ impl<'m> MessageView<'m> {
             SysProp::ConnectionDeviceId => text(&s.connection_device_id),
             SysProp::ConnectionModuleId => text(&s.connection_module_id),
             SysProp::OutputName => text(&s.output_name),
-            SysProp::CreationTimeUtc | SysProp::EnqueuedTime => {
+            SysProp::CreationTime | SysProp::EnqueuedTime => {
                 s.creation_time_ms.map_or(Value::Undefined, |ms| {
                     Value::Str(Cow::Owned(crate::message::rfc3339(ms)))
                 })
             }
-            SysProp::UserId | SysProp::To | SysProp::AbsoluteExpiryTime => Value::Undefined,
+            SysProp::Other => Value::Undefined,
         }
     }
 }
 
-fn json_value<'a>(v: &'a serde_json::Value) -> Value<'a> {
+fn str_or_undefined(v: Option<&str>) -> Value<'_> {
+    v.map_or(Value::Undefined, |s| Value::Str(Cow::Borrowed(s)))
+}
+
+/// A value of static type `ty` as a `$body` value (edgeHub's implicit
+/// conversion to `QueryValue`): a NaN number becomes undefined.
+pub fn to_body<'a>(v: &Value<'a>, ty: Type) -> Value<'a> {
     match v {
-        serde_json::Value::Null => Value::Null,
-        serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => n.as_f64().map_or(Value::Undefined, Value::Number),
-        serde_json::Value::String(s) => Value::Str(Cow::Borrowed(s)),
-        serde_json::Value::Array(_) | serde_json::Value::Object(_) => Value::Undefined,
+        Value::Number(n) if ty != Type::Body && n.is_nan() => Value::Undefined,
+        other => other.clone(),
     }
-}
-
-fn body_query<'a>(body: Option<&'a serde_json::Value>, path: &[PathSeg]) -> Value<'a> {
-    let mut node = match body {
-        Some(b) => b,
-        None => return Value::Undefined,
-    };
-    for seg in path {
-        let next = match seg {
-            PathSeg::Key(k) => node.get(k.as_str()),
-            PathSeg::Index(i) => node.get(*i),
-        };
-        match next {
-            Some(n) => node = n,
-            None => return Value::Undefined,
-        }
-    }
-    json_value(node)
 }
 
 /// Evaluates `expr` to a value.
 pub fn value<'a>(expr: &'a Expr, view: &'a MessageView<'a>) -> Value<'a> {
-    match expr {
-        Expr::Lit(lit) => match lit {
+    match &expr.kind {
+        ExprKind::Lit(lit) => match lit {
             Literal::Number(n) => Value::Number(*n),
             Literal::Str(s) => Value::Str(Cow::Borrowed(s)),
             Literal::Bool(b) => Value::Bool(*b),
             Literal::Null => Value::Null,
             Literal::Undefined => Value::Undefined,
         },
-        Expr::Prop(name) => {
-            property(view.msg, name).map_or(Value::Undefined, |v| Value::Str(Cow::Borrowed(v)))
+        ExprKind::Prop(name) => str_or_undefined(view.property(name)),
+        ExprKind::Dollar(name, sys) => match view.property(name) {
+            Some(v) => Value::Str(Cow::Borrowed(v)),
+            None => view.system(*sys),
+        },
+        ExprKind::Sys(sys) => view.system(*sys),
+        ExprKind::Body(path, shadow) => {
+            if let Some(v) = shadow.as_deref().and_then(|name| view.property(name)) {
+                return Value::Str(Cow::Borrowed(v));
+            }
+            view.body()
+                .map_or(Value::Undefined, |root| path.select(root))
         }
-        Expr::Sys(p) => view.system(*p),
-        Expr::Body(path) => body_query(view.body(), path),
-        Expr::Unary(op, e) => unary(*op, value(e, view)),
-        Expr::Binary(op, a, b) => binary(*op, a, b, view),
-        Expr::Call(f, args) => f.apply(args.iter().map(|a| value(a, view)).collect()),
+        ExprKind::Neg(e) => match value(e, view) {
+            Value::Number(n) => Value::Number(-n),
+            _ => Value::Undefined,
+        },
+        ExprKind::Not(e) => match (e.ty, value(e, view)) {
+            (Type::Null, _) => Value::Bool(true),
+            (_, Value::Bool(b)) => Value::Bool(!b),
+            _ => Value::Undefined,
+        },
+        ExprKind::Binary(op, a, b) => binary(*op, a, b, view),
+        ExprKind::Call(f, args) => f.apply(args.iter().map(|a| (value(a, view), a.ty)).collect()),
     }
 }
 
-fn unary(op: UnOp, v: Value<'_>) -> Value<'_> {
-    match (op, v) {
-        (UnOp::Neg, Value::Number(n)) => Value::Number(-n),
-        (UnOp::Not, Value::Bool(b)) => Value::Bool(!b),
+fn kleene_and(a: &Value<'_>, b: &Value<'_>) -> Value<'static> {
+    match (a, b) {
+        (Value::Bool(false), _) | (_, Value::Bool(false)) => Value::Bool(false),
+        (Value::Bool(true), Value::Bool(true)) => Value::Bool(true),
+        _ => Value::Undefined,
+    }
+}
+
+fn kleene_or(a: &Value<'_>, b: &Value<'_>) -> Value<'static> {
+    match (a, b) {
+        (Value::Bool(true), _) | (_, Value::Bool(true)) => Value::Bool(true),
+        (Value::Bool(false), Value::Bool(false)) => Value::Bool(false),
         _ => Value::Undefined,
     }
 }
 
 fn binary<'a>(op: BinOp, a: &'a Expr, b: &'a Expr, view: &'a MessageView<'a>) -> Value<'a> {
-    use Value::{Bool, Number, Str, Undefined};
+    let body = a.ty == Type::Body || b.ty == Type::Body;
+    let (x, y) = (value(a, view), value(b, view));
     match op {
-        BinOp::And => match value(a, view) {
-            Bool(false) => Bool(false),
-            left => match (left, value(b, view)) {
-                (_, Bool(false)) => Bool(false),
-                (Bool(true), Bool(true)) => Bool(true),
-                _ => Undefined,
-            },
-        },
-        BinOp::Or => match value(a, view) {
-            Bool(true) => Bool(true),
-            left => match (left, value(b, view)) {
-                (_, Bool(true)) => Bool(true),
-                (Bool(false), Bool(false)) => Bool(false),
-                _ => Undefined,
-            },
-        },
-        BinOp::Coalesce => match value(a, view) {
-            Undefined => value(b, view),
-            left => left,
-        },
-        _ => {
-            let (x, y) = (value(a, view), value(b, view));
-            match (op, x, y) {
-                (BinOp::Add, Number(x), Number(y)) => Number(x + y),
-                (BinOp::Sub, Number(x), Number(y)) => Number(x - y),
-                (BinOp::Mul, Number(x), Number(y)) => Number(x * y),
-                (BinOp::Div, Number(x), Number(y)) => Number(x / y),
-                (BinOp::Mod, Number(x), Number(y)) => Number(x % y),
-                (BinOp::Concat, Str(x), Str(y)) => Str(Cow::Owned(format!("{x}{y}"))),
-                (BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge, x, y) => {
-                    compare(op, &x, &y)
-                }
-                _ => Undefined,
+        BinOp::And | BinOp::Or if body => match (to_body(&x, a.ty), to_body(&y, b.ty)) {
+            (Value::Bool(p), Value::Bool(q)) => {
+                Value::Bool(if op == BinOp::And { p && q } else { p || q })
             }
+            _ => Value::Undefined,
+        },
+        BinOp::And if a.ty == Type::Null || b.ty == Type::Null => Value::Null,
+        BinOp::And => kleene_and(&x, &y),
+        BinOp::Or => match (a.ty, b.ty) {
+            (Type::Null, Type::Null) => Value::Null,
+            (Type::Null, _) => y,
+            (_, Type::Null) => x,
+            _ => kleene_or(&x, &y),
+        },
+        BinOp::Coalesce if body => {
+            let x = to_body(&x, a.ty);
+            if matches!(x, Value::Undefined) {
+                to_body(&y, b.ty)
+            } else {
+                x
+            }
+        }
+        BinOp::Coalesce => {
+            if a.ty != Type::Undefined && is_defined(&x, a.ty) {
+                x
+            } else {
+                y
+            }
+        }
+        BinOp::Concat => super::Func::Concat.apply(vec![(x, a.ty), (y, b.ty)]),
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => {
+            match (to_body(&x, a.ty), to_body(&y, b.ty)) {
+                (Value::Number(p), Value::Number(q)) => Value::Number(match op {
+                    BinOp::Add => p + q,
+                    BinOp::Sub => p - q,
+                    BinOp::Mul => p * q,
+                    BinOp::Div => p / q,
+                    _ => p % q,
+                }),
+                _ => Value::Undefined,
+            }
+        }
+        BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne => {
+            let ord = if body {
+                body_cmp(&to_body(&x, a.ty), &to_body(&y, b.ty))
+            } else {
+                typed_cmp(a.ty, &x, &y)
+            };
+            ord.map_or(Value::Undefined, |o| Value::Bool(holds(op, o)))
         }
     }
 }
 
-fn compare(op: BinOp, x: &Value<'_>, y: &Value<'_>) -> Value<'static> {
-    use std::cmp::Ordering;
-    let ordering = match (x, y) {
-        (Value::Number(a), Value::Number(b)) => a.partial_cmp(b),
-        (Value::Str(a), Value::Str(b)) => Some(a.cmp(b)),
-        (Value::Bool(a), Value::Bool(b)) if matches!(op, BinOp::Eq | BinOp::Ne) => Some(a.cmp(b)),
-        (Value::Null, Value::Null) if matches!(op, BinOp::Eq | BinOp::Ne) => Some(Ordering::Equal),
-        _ => return Value::Undefined,
-    };
-    let Some(ord) = ordering else {
-        // NaN: equal to nothing, ordered against nothing.
-        return match op {
-            BinOp::Ne => Value::Bool(true),
-            _ => Value::Bool(false),
-        };
-    };
-    Value::Bool(match op {
-        BinOp::Eq => ord == Ordering::Equal,
-        BinOp::Ne => ord != Ordering::Equal,
+fn holds(op: BinOp, ord: Ordering) -> bool {
+    match op {
         BinOp::Lt => ord == Ordering::Less,
         BinOp::Le => ord != Ordering::Greater,
         BinOp::Gt => ord == Ordering::Greater,
         BinOp::Ge => ord != Ordering::Less,
-        _ => return Value::Undefined,
+        BinOp::Eq => ord == Ordering::Equal,
+        _ => ord != Ordering::Equal,
+    }
+}
+
+/// Compares two values of the same static type `ty`; `None` is undefined.
+fn typed_cmp(ty: Type, x: &Value<'_>, y: &Value<'_>) -> Option<Ordering> {
+    match (ty, x, y) {
+        (Type::Null, _, _) => Some(Ordering::Equal),
+        (_, Value::Str(p), Value::Str(q)) => Some(ordinal_cmp(p, q)),
+        (_, Value::Number(p), Value::Number(q)) => p.partial_cmp(q),
+        (_, Value::Bool(p), Value::Bool(q)) => Some(p.cmp(q)),
+        _ => None,
+    }
+}
+
+/// The rank of a `$body` value's JSON type (edgeHub's `QueryValueType` order).
+fn rank(v: &Value<'_>) -> u8 {
+    match v {
+        Value::Bool(_) => 1,
+        Value::Number(_) => 2,
+        Value::Str(_) => 3,
+        _ => 4,
+    }
+}
+
+/// Compares two `$body` values (edgeHub's `QueryValue.CompareTo`).
+fn body_cmp(x: &Value<'_>, y: &Value<'_>) -> Option<Ordering> {
+    if matches!(x, Value::Undefined) || matches!(y, Value::Undefined) {
+        return None;
+    }
+    Some(match (x, y) {
+        (Value::Bool(p), Value::Bool(q)) => p.cmp(q),
+        (Value::Str(p), Value::Str(q)) => ordinal_cmp(p, q),
+        // .NET's double.CompareTo: NaN equals NaN and is below every number.
+        (Value::Number(p), Value::Number(q)) => p
+            .partial_cmp(q)
+            .unwrap_or_else(|| p.is_nan().cmp(&q.is_nan()).reverse()),
+        _ => rank(x).cmp(&rank(y)),
     })
 }
 
-/// Evaluates `expr` as a condition.
+/// Evaluates `expr` as a whole condition.
 pub fn truth(expr: &Expr, view: &MessageView<'_>) -> Tri {
-    let view: &MessageView<'_> = view;
-    match value(expr, view) {
-        Value::Bool(true) => Tri::True,
-        Value::Bool(false) => Tri::False,
+    match (expr.ty, value(expr, view)) {
+        (Type::Null, _) => Tri::False,
+        (Type::Bool | Type::Body, Value::Bool(true)) => Tri::True,
+        (Type::Bool | Type::Body, Value::Bool(false)) => Tri::False,
         _ => Tri::Undefined,
     }
 }

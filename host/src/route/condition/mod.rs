@@ -1,23 +1,37 @@
-//! The route condition language (the `WHERE` clause), after edgeHub's: literals,
-//! application properties by bare name, system properties (`$name` or
-//! `{$name}`), `$body.<path>` on JSON bodies, the operators with edgeHub's
-//! precedence, and the built-in functions.
+//! The route condition language (the `WHERE` clause), a faithful copy of
+//! edgeHub's (`Microsoft.Azure.Devices.Routing.Core/query`): its lexer, its
+//! operator precedence, its static types, its three-valued logic, `$body`
+//! queries on JSON bodies, and its built-in functions.
 //!
-//! A condition compiles once ([`Condition::compile`]) into an expression tree and
-//! is evaluated per message with three-valued logic: `true`, `false` or
-//! `undefined`. A route matches only on `true`.
+//! A condition compiles once ([`Condition::compile`]) into a type-checked
+//! expression tree, and is evaluated per message with three-valued logic:
+//! `true`, `false` or `undefined`. A route matches only on `true`.
+//!
+//! # Layout
+//!
+//! - `lexer`: tokens, split by longest match as edgeHub's ANTLR lexer does.
+//! - `parser`: the syntax tree, with edgeHub's precedence.
+//! - `types`: the static types and the compile-time check.
+//! - `eval`: evaluation on a [`MessageView`].
+//! - `functions`: the built-in functions.
+//! - `body`: `$body` decoding and paths.
+//! - `dotnet`: the .NET string and number behaviours edgeHub inherits.
 
+mod body;
+mod dotnet;
 mod eval;
 mod functions;
 mod lexer;
 mod parser;
 #[cfg(test)]
 mod tests;
+mod types;
 
-pub use eval::{MessageView, Tri};
+pub use body::{BodyPath, Step};
+pub use eval::{MessageView, Tri, Value};
 pub use functions::Func;
-pub use lexer::PathSeg;
-pub use parser::{BinOp, Expr, Literal, SysProp, UnOp};
+pub use parser::MAX_DEPTH;
+pub use types::{BinOp, Expr, ExprKind, Literal, SysProp, Type};
 
 use std::fmt;
 
@@ -66,22 +80,25 @@ impl std::error::Error for ConditionError {}
 /// A compiled condition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
-    expr: Expr,
+    expr: Option<Expr>,
     uses_body: bool,
 }
 
 impl Condition {
-    /// Compiles `text`. Never panics; a bad condition is a [`ConditionError`].
+    /// Compiles `text`. Never panics; a condition edgeHub would refuse is a
+    /// [`ConditionError`]. An empty condition compiles, and is always undefined,
+    /// as in edgeHub.
     pub fn compile(text: &str) -> Result<Condition, ConditionError> {
-        let tokens = lexer::lex(text)?;
-        let expr = parser::parse(&tokens, text.chars().count())?;
-        let uses_body = expr.uses_body();
+        let tokens = lexer::lex(text);
+        let node = parser::parse(&tokens, text.chars().count())?;
+        let expr = node.map(types::check).transpose()?;
+        let uses_body = expr.as_ref().is_some_and(Expr::uses_body);
         Ok(Condition { expr, uses_body })
     }
 
-    /// The expression tree.
-    pub fn expr(&self) -> &Expr {
-        &self.expr
+    /// The type-checked expression; `None` for an empty condition.
+    pub fn expr(&self) -> Option<&Expr> {
+        self.expr.as_ref()
     }
 
     /// Whether evaluating needs the JSON body.
@@ -91,6 +108,8 @@ impl Condition {
 
     /// Evaluates the condition on a message.
     pub fn evaluate(&self, view: &MessageView<'_>) -> Tri {
-        eval::truth(&self.expr, view)
+        self.expr
+            .as_ref()
+            .map_or(Tri::Undefined, |e| eval::truth(e, view))
     }
 }

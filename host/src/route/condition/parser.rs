@@ -1,171 +1,64 @@
-//! The condition parser: tokens to an [`Expr`] tree, by precedence climbing with
-//! edgeHub's levels, from the loosest: `??`; `OR`; `AND`; `= != <>`;
-//! `< <= > >=`; `+ - ||`; `* / %`; unary `-` and `NOT`.
+//! The condition parser: tokens to a syntax tree, with the precedence edgeHub's
+//! ANTLR grammar (`Condition.g4`) gives, from the loosest: `??`; `OR`; `AND`;
+//! `= != <>`; `< <= > >=`; `+ - ||`; `* / %`; then the prefix `-` and `NOT`,
+//! which bind tighter than every binary operator (`NOT a = b` is
+//! `(NOT a) = b`). Binary operators associate to the left.
+//!
+//! Where edgeHub's parser would stop at a complete expression and silently
+//! ignore what follows (`a = 1 b`, `3 $ 4`: its own tests list these as cases
+//! that ought to fail), this parser refuses the trailing text.
 
 use super::ConditionError;
-use super::functions::Func;
-use super::lexer::{PathSeg, Tok};
+use super::dotnet::{parse_hex, parse_number};
+use super::lexer::Tok;
+use super::types::{BinOp, Literal};
 
-/// A literal value.
+/// The deepest a condition may nest (parentheses, operators, calls); deeper
+/// input is refused rather than risking the stack.
+pub const MAX_DEPTH: usize = 128;
+
+/// A parsed, not yet type-checked, expression.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Literal {
-    /// A number (integers and hex are numbers too).
-    Number(f64),
-    /// A string.
-    Str(String),
-    /// `true` or `false`.
-    Bool(bool),
-    /// `null`.
-    Null,
-    /// `undefined`.
-    Undefined,
-}
-
-/// A system property a condition can read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SysProp {
-    /// `$messageId`
-    MessageId,
-    /// `$correlationId`
-    CorrelationId,
-    /// `$contentType`
-    ContentType,
-    /// `$contentEncoding`
-    ContentEncoding,
-    /// `$connectionDeviceId`
-    ConnectionDeviceId,
-    /// `$connectionModuleId`
-    ConnectionModuleId,
-    /// `$outputName`: the output a module message left by.
-    OutputName,
-    /// `$creationTimeUtc`, as RFC 3339 text.
-    CreationTimeUtc,
-    /// `$enqueuedTime`: when the gateway accepted the message; the gateway
-    /// stamps it with the creation time when the message enters the router.
-    EnqueuedTime,
-    /// `$userId`: never set by ganglion, so always undefined.
-    UserId,
-    /// `$to`: never set by ganglion, so always undefined.
-    To,
-    /// `$absoluteExpiryTime`: never set by ganglion, so always undefined.
-    AbsoluteExpiryTime,
-}
-
-impl SysProp {
-    fn from_name(name: &str) -> Option<SysProp> {
-        Some(match name.to_ascii_lowercase().as_str() {
-            "messageid" => SysProp::MessageId,
-            "correlationid" => SysProp::CorrelationId,
-            "contenttype" => SysProp::ContentType,
-            "contentencoding" => SysProp::ContentEncoding,
-            "connectiondeviceid" => SysProp::ConnectionDeviceId,
-            "connectionmoduleid" => SysProp::ConnectionModuleId,
-            "outputname" => SysProp::OutputName,
-            "creationtimeutc" => SysProp::CreationTimeUtc,
-            "enqueuedtime" => SysProp::EnqueuedTime,
-            "userid" => SysProp::UserId,
-            "to" => SysProp::To,
-            "absoluteexpirytime" => SysProp::AbsoluteExpiryTime,
-            _ => return None,
-        })
-    }
-}
-
-/// A unary operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnOp {
-    /// `-x`
-    Neg,
-    /// `NOT x`
-    Not,
-}
-
-/// A binary operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BinOp {
-    /// `*`
-    Mul,
-    /// `/`
-    Div,
-    /// `%`
-    Mod,
-    /// `+`
-    Add,
-    /// `-`
-    Sub,
-    /// `||`
-    Concat,
-    /// `<`
-    Lt,
-    /// `<=`
-    Le,
-    /// `>`
-    Gt,
-    /// `>=`
-    Ge,
-    /// `=`
-    Eq,
-    /// `!=` or `<>`
-    Ne,
-    /// `AND`
-    And,
-    /// `OR`
-    Or,
-    /// `??`
-    Coalesce,
-}
-
-/// A condition expression.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Expr {
+pub enum Node {
     /// A literal.
     Lit(Literal),
-    /// An application property.
+    /// An application property, by bare name.
     Prop(String),
-    /// A system property.
-    Sys(SysProp),
-    /// A `$body` query.
-    Body(Vec<PathSeg>),
-    /// A unary operation.
-    Unary(UnOp, Box<Expr>),
-    /// A binary operation.
-    Binary(BinOp, Box<Expr>, Box<Expr>),
-    /// A built-in function call.
-    Call(Func, Vec<Expr>),
+    /// `$name` or `$body.path`, with its column; the text includes the `$`.
+    Dollar(usize, String),
+    /// `{$name}` or `{$body.path}`, with the column of the `$` token.
+    Braced(usize, String),
+    /// `-x`, with the operator's column.
+    Neg(usize, Box<Node>),
+    /// `NOT x`, with the operator's column.
+    Not(usize, Box<Node>),
+    /// A binary operation, with the operator's column.
+    Binary(usize, BinOp, Box<Node>, Box<Node>),
+    /// A function call, with the column of its name.
+    Call(usize, String, Vec<Node>),
 }
 
-impl Expr {
-    /// Whether the expression reads `$body` anywhere.
-    pub fn uses_body(&self) -> bool {
-        match self {
-            Expr::Body(_) => true,
-            Expr::Lit(_) | Expr::Prop(_) | Expr::Sys(_) => false,
-            Expr::Unary(_, e) => e.uses_body(),
-            Expr::Binary(_, a, b) => a.uses_body() || b.uses_body(),
-            Expr::Call(_, args) => args.iter().any(Expr::uses_body),
-        }
+/// Parses a whole token list; `None` when there are no tokens (edgeHub compiles
+/// an empty condition to one that is always undefined). `len` is the condition's
+/// length in characters, for errors at the end.
+pub fn parse(tokens: &[(usize, Tok)], len: usize) -> Result<Option<Node>, ConditionError> {
+    if tokens.is_empty() {
+        return Ok(None);
     }
-}
-
-/// The deepest nesting of parentheses and operators a condition may have; deeper
-/// input is refused rather than risking the stack.
-pub const MAX_DEPTH: usize = 64;
-
-/// Parses a whole token list. `len` is the condition's length in characters, for
-/// errors at the end.
-pub fn parse(tokens: &[(usize, Tok)], len: usize) -> Result<Expr, ConditionError> {
     let mut p = Parser {
         tokens,
         pos: 0,
         len,
         depth: 0,
     };
-    if tokens.is_empty() {
-        return Err(ConditionError::new(0, "nothing", "a condition"));
-    }
-    let expr = p.expr(0)?;
+    let (node, _) = p.expr(0)?;
     match p.peek() {
-        None => Ok(expr),
+        None => Ok(Some(node)),
+        Some((col, Tok::RParen)) => Err(ConditionError::new(
+            *col,
+            "an unmatched `)`",
+            "an operator or the end of the condition",
+        )),
         Some((col, tok)) => Err(ConditionError::new(
             *col,
             tok.describe(),
@@ -203,9 +96,32 @@ fn binary(tok: &Tok) -> Option<(u8, BinOp)> {
     })
 }
 
+fn too_deep(column: usize) -> ConditionError {
+    ConditionError::new(
+        column,
+        format!("nesting deeper than {MAX_DEPTH}"),
+        "a simpler condition",
+    )
+}
+
+fn invalid_symbol(column: usize, c: char) -> ConditionError {
+    ConditionError::new(
+        column,
+        format!("the symbol {c:?}"),
+        "an operand or an operator",
+    )
+}
+
+/// A node and the depth of the tree under it.
+type Parsed = (Node, usize);
+
 impl Parser<'_> {
     fn peek(&self) -> Option<&(usize, Tok)> {
         self.tokens.get(self.pos)
+    }
+
+    fn column(&self) -> usize {
+        self.peek().map_or(self.len, |(c, _)| *c)
     }
 
     fn end_error(&self, expected: &str) -> ConditionError {
@@ -215,131 +131,155 @@ impl Parser<'_> {
     fn enter(&mut self, column: usize) -> Result<(), ConditionError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(ConditionError::new(
-                column,
-                format!("nesting deeper than {MAX_DEPTH}"),
-                "a simpler condition",
-            ));
+            return Err(too_deep(column));
         }
         Ok(())
     }
 
-    /// Parses operators binding tighter than `min`.
-    fn expr(&mut self, min: u8) -> Result<Expr, ConditionError> {
-        let column = self.peek().map_or(self.len, |(c, _)| *c);
-        self.enter(column)?;
-        let mut lhs = self.unary()?;
-        while let Some((power, op)) = self.peek().and_then(|(_, t)| binary(t)) {
-            if power <= min {
-                break;
-            }
-            self.pos += 1;
-            let rhs = self.expr(power)?;
-            lhs = Expr::Binary(op, Box::new(lhs), Box::new(rhs));
-        }
-        self.depth -= 1;
-        Ok(lhs)
+    fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
     }
 
-    fn unary(&mut self) -> Result<Expr, ConditionError> {
+    /// Parses operators binding tighter than `min`.
+    fn expr(&mut self, min: u8) -> Result<Parsed, ConditionError> {
+        self.enter(self.column())?;
+        let (mut lhs, mut depth) = self.unary()?;
+        loop {
+            let (col, op) = match self.peek() {
+                Some((col, Tok::Unknown(c))) => return Err(invalid_symbol(*col, *c)),
+                Some((col, tok)) => match binary(tok) {
+                    Some((power, op)) if power > min => (*col, (power, op)),
+                    _ => break,
+                },
+                None => break,
+            };
+            self.pos += 1;
+            let (rhs, rdepth) = self.expr(op.0)?;
+            depth = 1 + depth.max(rdepth);
+            if depth > MAX_DEPTH {
+                return Err(too_deep(col));
+            }
+            lhs = Node::Binary(col, op.1, Box::new(lhs), Box::new(rhs));
+        }
+        self.leave();
+        Ok((lhs, depth))
+    }
+
+    fn unary(&mut self) -> Result<Parsed, ConditionError> {
         match self.peek() {
-            Some((col, Tok::Minus)) => {
-                let col = *col;
+            Some((col, tok @ (Tok::Minus | Tok::Not))) => {
+                let (col, neg) = (*col, *tok == Tok::Minus);
                 self.pos += 1;
                 self.enter(col)?;
-                let e = self.unary()?;
-                self.depth -= 1;
-                Ok(match e {
-                    Expr::Lit(Literal::Number(n)) => Expr::Lit(Literal::Number(-n)),
-                    e => Expr::Unary(UnOp::Neg, Box::new(e)),
-                })
+                let (inner, depth) = self.unary()?;
+                self.leave();
+                let inner = Box::new(inner);
+                let node = if neg {
+                    Node::Neg(col, inner)
+                } else {
+                    Node::Not(col, inner)
+                };
+                Ok((node, depth + 1))
             }
-            Some((col, Tok::Not)) => {
-                let col = *col;
-                self.pos += 1;
-                self.enter(col)?;
-                let e = self.unary()?;
-                self.depth -= 1;
-                Ok(Expr::Unary(UnOp::Not, Box::new(e)))
-            }
+            Some((col, Tok::Unknown(c))) => Err(invalid_symbol(*col, *c)),
             _ => self.primary(),
         }
     }
 
-    fn primary(&mut self) -> Result<Expr, ConditionError> {
+    fn primary(&mut self) -> Result<Parsed, ConditionError> {
         let Some((col, tok)) = self.peek().cloned() else {
             return Err(self.end_error("an operand"));
         };
         self.pos += 1;
-        Ok(match tok {
-            Tok::Number(n) => Expr::Lit(Literal::Number(n)),
-            Tok::Str(s) => Expr::Lit(Literal::Str(s)),
-            Tok::True => Expr::Lit(Literal::Bool(true)),
-            Tok::False => Expr::Lit(Literal::Bool(false)),
-            Tok::Null => Expr::Lit(Literal::Null),
-            Tok::Undefined => Expr::Lit(Literal::Undefined),
-            Tok::QuotedProp(name) => Expr::Prop(name),
-            Tok::Body(path) => Expr::Body(path),
-            Tok::SysProp(name) => match SysProp::from_name(&name) {
-                Some(p) => Expr::Sys(p),
-                None => {
-                    return Err(ConditionError::new(
-                        col,
-                        format!("`${name}`"),
-                        "a known system property ($messageId, $correlationId, $contentType, \
-                         $contentEncoding, $connectionDeviceId, $connectionModuleId, \
-                         $creationTimeUtc, $enqueuedTime, ...)",
-                    ));
-                }
-            },
+        let lit = |l: Literal| Ok((Node::Lit(l), 1));
+        let number = |n: Option<f64>| lit(n.map_or(Literal::Undefined, Literal::Number));
+        match tok {
+            Tok::Int(s) | Tok::Real(s) => number(parse_number(&s)),
+            Tok::Hex(s) => number(parse_hex(&s)),
+            Tok::Str(s) => lit(Literal::Str(s)),
+            Tok::True => lit(Literal::Bool(true)),
+            Tok::False => lit(Literal::Bool(false)),
+            Tok::Null => lit(Literal::Null),
+            Tok::Undefined => lit(Literal::Undefined),
+            Tok::Unterminated => Err(ConditionError::new(
+                col,
+                "an unterminated string",
+                "a closing quote",
+            )),
+            Tok::SysProp(text) => Ok((Node::Dollar(col, text), 1)),
             Tok::Ident(name) => {
                 if matches!(self.peek(), Some((_, Tok::LParen))) {
                     self.pos += 1;
-                    let func = Func::from_name(&name).ok_or_else(|| {
-                        ConditionError::new(col, format!("`{name}(`"), "a built-in function")
-                    })?;
-                    let args = self.arguments()?;
-                    func.check_arity(args.len()).map_err(|expected| {
-                        ConditionError::new(
-                            col,
-                            format!("{} arguments to {name}", args.len()),
-                            &expected,
-                        )
-                    })?;
-                    Expr::Call(func, args)
+                    self.enter(col)?;
+                    let (args, depth) = self.arguments()?;
+                    self.leave();
+                    Ok((Node::Call(col, name, args), depth + 1))
                 } else {
-                    Expr::Prop(name)
+                    Ok((Node::Prop(name), 1))
                 }
             }
+            Tok::LBrace => self.braced(),
             Tok::LParen => {
+                self.enter(col)?;
                 let inner = self.expr(0)?;
+                self.leave();
                 match self.peek() {
                     Some((_, Tok::RParen)) => {
                         self.pos += 1;
-                        inner
+                        Ok(inner)
                     }
-                    Some((c, t)) => return Err(ConditionError::new(*c, t.describe(), "`)`")),
-                    None => return Err(self.end_error("`)`")),
+                    _ => Err(ConditionError::new(
+                        col,
+                        "an unclosed `(`",
+                        "a matching `)`",
+                    )),
                 }
             }
-            other => return Err(ConditionError::new(col, other.describe(), "an operand")),
-        })
+            other => Err(ConditionError::new(col, other.describe(), "an operand")),
+        }
     }
 
-    /// Parses `a, b, c)` after a function's `(`.
-    fn arguments(&mut self) -> Result<Vec<Expr>, ConditionError> {
+    /// Parses `$name}` after a `{`.
+    fn braced(&mut self) -> Result<Parsed, ConditionError> {
+        let (col, text) = match self.peek().cloned() {
+            Some((col, Tok::SysProp(text))) => (col, text),
+            Some((col, tok)) => {
+                return Err(ConditionError::new(
+                    col,
+                    tok.describe(),
+                    "a system property (`$name`) inside `{ }`",
+                ));
+            }
+            None => return Err(self.end_error("a system property (`$name`) inside `{ }`")),
+        };
+        self.pos += 1;
+        match self.peek() {
+            Some((_, Tok::RBrace)) => {
+                self.pos += 1;
+                Ok((Node::Braced(col, text), 1))
+            }
+            Some((c, tok)) => Err(ConditionError::new(*c, tok.describe(), "`}`")),
+            None => Err(self.end_error("`}`")),
+        }
+    }
+
+    /// Parses `a, b, c)` after a function's `(`, with the deepest argument.
+    fn arguments(&mut self) -> Result<(Vec<Node>, usize), ConditionError> {
         let mut args = Vec::new();
+        let mut depth = 0;
         if matches!(self.peek(), Some((_, Tok::RParen))) {
             self.pos += 1;
-            return Ok(args);
+            return Ok((args, depth));
         }
         loop {
-            args.push(self.expr(0)?);
+            let (arg, d) = self.expr(0)?;
+            depth = depth.max(d);
+            args.push(arg);
             match self.peek() {
                 Some((_, Tok::Comma)) => self.pos += 1,
                 Some((_, Tok::RParen)) => {
                     self.pos += 1;
-                    return Ok(args);
+                    return Ok((args, depth));
                 }
                 Some((c, t)) => return Err(ConditionError::new(*c, t.describe(), "`,` or `)`")),
                 None => return Err(self.end_error("`,` or `)`")),
