@@ -132,6 +132,8 @@ impl Gateway {
             manifest.modules.iter().map(|m| m.name.as_str()),
             manifest.routes.iter().map(|r| r.name.as_str()),
         ));
+        // Status shows the queue as it was found, from the first moment.
+        metrics.queue.set_size(store.depth(), store.used_bytes());
         let (router_tx, router_rx) = mpsc::channel(ROUTER_QUEUE);
         let (upstream_tx, upstream_rx) = mpsc::channel(UPSTREAM_QUEUE);
         let (observers, first_observer) = broadcast::channel(UPSTREAM_OBSERVER_BACKLOG);
