@@ -6,6 +6,7 @@
 //! current call. When the instances and the gateway drop their senders the
 //! router ends, and when the router drops its sender the upstream task ends.
 
+use crate::ingest;
 use crate::manifest::{DesiredStatus, Manifest};
 use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stamp_from_device};
 use crate::metrics::{Metrics, MetricsSnapshot, ModuleStatus};
@@ -82,6 +83,7 @@ pub struct Gateway {
     router: JoinHandle<()>,
     upstream_task: JoinHandle<()>,
     link_task: Option<JoinHandle<()>>,
+    ingest_task: Option<JoinHandle<()>>,
     metrics: Arc<Metrics>,
     observers: broadcast::Sender<UpstreamMessage>,
     first_observer: Option<broadcast::Receiver<UpstreamMessage>>,
@@ -132,6 +134,7 @@ impl Gateway {
             manifest.modules.iter().map(|m| m.name.as_str()),
             manifest.routes.iter().map(|r| r.name.as_str()),
         ));
+        let ids = Arc::new(IdGenerator::new());
         // Status shows the queue as it was found, from the first moment.
         metrics.queue.set_size(store.depth(), store.used_bytes());
         let (router_tx, router_rx) = mpsc::channel(ROUTER_QUEUE);
@@ -185,6 +188,14 @@ impl Gateway {
             }
             None => (None, None),
         };
+        let ingest_task = manifest.ingest.clone().map(|config| {
+            tokio::spawn(ingest::run(
+                config,
+                router_tx.clone(),
+                ids.clone(),
+                shutdown_rx.clone(),
+            ))
+        });
         let upstream_task = tokio::spawn(upstream::run(
             store,
             UpstreamIo {
@@ -210,10 +221,11 @@ impl Gateway {
             router,
             upstream_task,
             link_task,
+            ingest_task,
             metrics,
             observers,
             first_observer: Some(first_observer),
-            ids: Arc::new(IdGenerator::new()),
+            ids,
             failed_to_start,
             _ticker: ticker,
         })
@@ -251,6 +263,7 @@ impl Gateway {
         let envelope = Envelope {
             from: Producer::Device(device.to_string()),
             message,
+            receipt: None,
         };
         let ingress = self.ingress.as_ref().ok_or(GatewayError::ShuttingDown)?;
         ingress
@@ -264,6 +277,11 @@ impl Gateway {
     pub async fn shutdown(mut self) -> MetricsSnapshot {
         let _ = self.shutdown.send(true);
         self.ingress = None;
+        if let Some(task) = self.ingest_task.take()
+            && let Err(e) = task.await
+        {
+            tracing::error!("the ingest session ended abnormally: {e}");
+        }
         for task in self.instances.drain(..) {
             if let Err(e) = task.await {
                 tracing::error!("a module task ended abnormally: {e}");

@@ -13,11 +13,13 @@
 //!   queue, and restarts the instance after a trap.
 //! - [`router`]: the task that owns the routing table and delivers messages.
 //! - [`gateway`]: starts and stops all of the above for one manifest.
+//! - [`ingest`]: leaf devices' messages from the local MQTT broker.
 //! - [`harness`]: one module driven directly, for module tests and benchmarks.
 //! - [`store`]: the sled database: the durable `$upstream` queue.
 //! - [`upstream`]: the task that owns the queue: accepts messages into it and
 //!   publishes them over the [`uplink`], the MQTT session to the cloud.
 //! - [`message`]: the message type and the system properties the host owns.
+//! - [`receipt`]: how a producer learns that every copy of its message is safe.
 //! - [`metrics`]: counters per route and module.
 //!
 //! The `ganglion` binary (`src/bin/ganglion.rs`) is a thin command line over
@@ -25,9 +27,11 @@
 
 pub mod gateway;
 pub mod harness;
+pub mod ingest;
 pub mod manifest;
 pub mod message;
 pub mod metrics;
+pub mod receipt;
 pub mod route;
 pub mod router;
 pub mod runtime;

@@ -9,6 +9,7 @@
 use crate::manifest::RouteSpec;
 use crate::message::Message;
 use crate::metrics::{Metrics, ModuleMetrics, RouteMetrics};
+use crate::receipt::Receipt;
 use crate::route::{MessageView, Origin, Route, Sink};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,9 @@ pub struct Envelope {
     pub from: Producer,
     /// The message.
     pub message: Message,
+    /// Told when every copy is safe, for a producer that acknowledges its own
+    /// sender.
+    pub receipt: Option<Receipt>,
 }
 
 /// Where a message came from.
@@ -70,6 +74,8 @@ pub struct UpstreamMessage {
     pub time_to_live: Option<Duration>,
     /// The message.
     pub message: Message,
+    /// The producer's receipt; the queue drops it once the message is durable.
+    pub receipt: Option<Receipt>,
 }
 
 /// A module's input queue as the router sees it.
@@ -162,7 +168,11 @@ impl Router {
     }
 
     async fn route(&mut self, envelope: Envelope) {
-        let Envelope { from, message } = envelope;
+        let Envelope {
+            from,
+            message,
+            receipt,
+        } = envelope;
         let view = MessageView::new(&message);
         let origin = from.origin();
         // One delivery per distinct sink, on behalf of the matching route with
@@ -194,7 +204,7 @@ impl Router {
             };
             let Some(msg) = msg else { break };
             match target {
-                Target::Module(i, input) => self.deliver(i, input, msg),
+                Target::Module(i, input) => self.deliver(i, input, msg, receipt.as_ref()),
                 Target::Upstream => {
                     let e = &self.entries[entry];
                     let up = UpstreamMessage {
@@ -202,8 +212,12 @@ impl Router {
                         priority: e.priority,
                         time_to_live: e.time_to_live,
                         message: msg,
+                        receipt: receipt.clone(),
                     };
-                    if self.upstream.send(up).await.is_err() {
+                    if let Err(mpsc::error::SendError(up)) = self.upstream.send(up).await {
+                        if let Some(r) = &up.receipt {
+                            r.fail();
+                        }
                         tracing::warn!("$upstream is closed; message dropped");
                     }
                 }
@@ -211,15 +225,22 @@ impl Router {
         }
     }
 
-    fn deliver(&self, module: usize, input: Arc<str>, message: Message) {
+    fn deliver(&self, module: usize, input: Arc<str>, message: Message, receipt: Option<&Receipt>) {
         let inbox = &self.inboxes[module];
+        let refused = |r: Option<&Receipt>| {
+            if let Some(r) = r {
+                r.fail();
+            }
+        };
         match inbox.tx.try_send(Delivery { input, message }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
+                refused(receipt);
                 inbox.metrics.dropped_queue_full();
                 tracing::debug!(module = %inbox.metrics.name, "input queue full; message dropped");
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
+                refused(receipt);
                 inbox.metrics.dropped_not_running();
                 tracing::debug!(module = %inbox.metrics.name, "module not running; message dropped");
             }

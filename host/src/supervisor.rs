@@ -154,6 +154,7 @@ pub async fn run(spec: InstanceSpec, runtime: Arc<Runtime>, io: InstanceIo) {
                     output,
                 },
                 message,
+                receipt: None,
             };
             if router.send(envelope).await.is_err() {
                 break;

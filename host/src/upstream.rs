@@ -93,17 +93,33 @@ impl Sink {
     }
 
     async fn accept(&mut self, batch: Vec<UpstreamMessage>) {
-        match with_store(&self.store, move |s| s.accept(&batch).map(|r| (r, batch))).await {
+        let receipts: Vec<_> = batch.iter().filter_map(|m| m.receipt.clone()).collect();
+        let result = with_store(&self.store, move |s| s.accept(&batch).map(|r| (r, batch))).await;
+        if result.is_err() {
+            for r in &receipts {
+                r.fail();
+            }
+        }
+        drop(receipts);
+        match result {
             Ok((report, batch)) => {
                 self.metrics.queue.dropped_oldest(report.dropped_oldest);
                 let mut accepted = 0;
-                for (offer, msg) in report.offers.iter().zip(batch) {
+                for (offer, mut msg) in report.offers.iter().zip(batch) {
+                    // Durable (or refused) now: the producer hears about it when
+                    // the receipt drops, not when an observer gets round to it.
+                    let receipt = msg.receipt.take();
                     match offer {
                         Offer::Accepted(_) => {
                             accepted += 1;
                             let _ = self.observers.send(msg);
                         }
-                        Offer::Refused => self.metrics.queue.refused(1),
+                        Offer::Refused => {
+                            if let Some(r) = &receipt {
+                                r.fail();
+                            }
+                            self.metrics.queue.refused(1);
+                        }
                     }
                 }
                 self.metrics.upstream_accepted(accepted);

@@ -16,6 +16,7 @@
 pub mod import;
 mod routes;
 
+use crate::ingest::{IngestConfig, TopicFilter};
 use crate::route::Route;
 use crate::runtime::storage::DEFAULT_STORAGE_QUOTA;
 use indexmap::IndexMap;
@@ -37,6 +38,16 @@ struct ManifestDto {
     routes: IndexMap<String, Spanned<toml::Value>>,
     #[serde(default, rename = "store-and-forward")]
     store_and_forward: Option<Spanned<StoreAndForwardDto>>,
+    #[serde(default)]
+    ingest: Option<Spanned<IngestDto>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct IngestDto {
+    url: String,
+    topics: Vec<String>,
+    client_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -68,6 +79,8 @@ pub struct Manifest {
     pub routes: Vec<RouteSpec>,
     /// The `$upstream` queue's settings.
     pub store_and_forward: StoreAndForward,
+    /// Leaf-device ingest from the local broker (`[ingest]`), if configured.
+    pub ingest: Option<IngestConfig>,
 }
 
 /// The default time a message may wait for the cloud (Azure IoT Edge's 7200 s).
@@ -308,11 +321,13 @@ impl Manifest {
         let modules = validate_modules(&dto, base, &mut c);
         let routes = routes::validate(&dto.routes, &dto.modules, &mut c);
         let store_and_forward = validate_store_and_forward(dto.store_and_forward.as_ref(), &mut c);
+        let ingest = dto.ingest.as_ref().and_then(|i| validate_ingest(i, &mut c));
         if c.problems.is_empty() {
             Ok(Manifest {
                 modules,
                 routes,
                 store_and_forward,
+                ingest,
             })
         } else {
             c.problems.sort_by_key(|p| (p.line, p.column));
@@ -436,4 +451,36 @@ fn validate_store_and_forward(
         ),
     }
     settings
+}
+
+fn validate_ingest(dto: &Spanned<IngestDto>, c: &mut Collector<'_>) -> Option<IngestConfig> {
+    let span = dto.span();
+    let d = dto.get_ref();
+    let address = match crate::uplink::UplinkConfig::from_url(&d.url, "ingest") {
+        Ok(a) => Some((a.host, a.port)),
+        Err(e) => {
+            c.add(span.clone(), "ingest.url", e.reason);
+            None
+        }
+    };
+    let mut topics = Vec::new();
+    for t in &d.topics {
+        match TopicFilter::parse(t) {
+            Ok(f) => topics.push(f),
+            Err(e) => c.add(span.clone(), "ingest.topics", e),
+        }
+    }
+    if d.topics.is_empty() {
+        c.add(span, "ingest.topics", "give at least one topic filter");
+    }
+    let (host, port) = address?;
+    Some(IngestConfig {
+        host,
+        port,
+        client_id: d
+            .client_id
+            .clone()
+            .unwrap_or_else(|| "ganglion-ingest".to_string()),
+        topics,
+    })
 }

@@ -21,6 +21,7 @@ fn up(body: &str, priority: Option<u8>, ttl: Option<Duration>) -> UpstreamMessag
         priority,
         time_to_live: ttl,
         message: new_message(body.as_bytes().to_vec()),
+        receipt: None,
     }
 }
 

@@ -1,0 +1,273 @@
+//! Ingest: an MQTT 5 session to the gateway's local broker, where leaf devices
+//! publish. Each configured topic filter (e.g. `sensors/+/telemetry`) becomes a
+//! source of routed messages; the topic level under the filter's first `+` is
+//! the message's `$connectionDeviceId`.
+//!
+//! A leaf's QoS 1 message is acknowledged to the broker only once every copy is
+//! safe (in a module's input queue, or flushed into the `$upstream` queue). The
+//! session is persistent, so whatever the gateway had not acknowledged when it
+//! stopped or crashed, the broker delivers again when it comes back.
+
+use crate::message::{IdGenerator, Message, new_message, stamp_from_device};
+use crate::receipt::Receipt;
+use crate::router::{Envelope, Producer};
+use crate::uplink::backoff::{self, Backoff};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{Packet, Publish};
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// How many QoS 1 messages may wait for their acknowledgement.
+pub const PENDING_ACKS: u16 = 256;
+
+/// A topic filter and where in it the device id is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicFilter {
+    /// The MQTT filter.
+    pub filter: String,
+    /// The 0-based topic level that holds the device id.
+    pub device_level: usize,
+}
+
+impl TopicFilter {
+    /// Parses a filter; it must have a `+` level for the device id.
+    pub fn parse(filter: &str) -> Result<TopicFilter, String> {
+        let levels: Vec<&str> = filter.split('/').collect();
+        if filter.is_empty() || levels.iter().any(|l| l.contains(['+', '#']) && l.len() > 1) {
+            return Err(format!("`{filter}` is not a valid MQTT topic filter"));
+        }
+        if levels
+            .iter()
+            .take(levels.len().saturating_sub(1))
+            .any(|l| *l == "#")
+        {
+            return Err(format!("`{filter}`: `#` may only be the last level"));
+        }
+        let device_level = levels
+            .iter()
+            .position(|l| *l == "+")
+            .ok_or_else(|| format!("`{filter}` needs a `+` level for the device id"))?;
+        Ok(TopicFilter {
+            filter: filter.to_string(),
+            device_level,
+        })
+    }
+
+    /// The device id in `topic`, if the topic falls under this filter.
+    pub fn device<'t>(&self, topic: &'t str) -> Option<&'t str> {
+        let mut topic_levels = topic.split('/');
+        let mut device = None;
+        for (i, level) in self.filter.split('/').enumerate() {
+            if level == "#" {
+                return device;
+            }
+            let t = topic_levels.next()?;
+            if level == "+" {
+                if i == self.device_level {
+                    device = Some(t);
+                }
+            } else if level != t {
+                return None;
+            }
+        }
+        topic_levels.next().is_none().then_some(device).flatten()
+    }
+}
+
+/// Where and what to ingest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestConfig {
+    /// The local broker's host.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// The MQTT client id of the ingest session (persistent on the broker).
+    pub client_id: String,
+    /// The filters to subscribe to.
+    pub topics: Vec<TopicFilter>,
+}
+
+/// Turns a leaf device's PUBLISH into a message.
+fn to_message(p: &Publish, device: &str, ids: &IdGenerator) -> Message {
+    let mut msg = new_message(p.payload.to_vec());
+    if let Some(props) = &p.properties {
+        for (k, v) in &props.user_properties {
+            msg.properties.push((k.clone(), v.clone()));
+        }
+        msg.system.content_type = props.content_type.clone();
+        msg.system.correlation_id = props
+            .correlation_data
+            .as_ref()
+            .map(|c| String::from_utf8_lossy(c).into_owned());
+    }
+    stamp_from_device(&mut msg, device, ids);
+    msg
+}
+
+/// A leaf's QoS 1 publish waiting for its receipt.
+struct Pending {
+    publish: Publish,
+    safe: oneshot::Receiver<bool>,
+}
+
+/// Resolves when the oldest pending publish has its outcome (`true`: safe).
+async fn oldest_outcome(pending: &mut VecDeque<Pending>) -> bool {
+    match pending.front_mut() {
+        Some(p) => (&mut p.safe).await.unwrap_or(false),
+        None => std::future::pending().await,
+    }
+}
+
+/// Why one connection to the local broker ended.
+enum Ended {
+    /// The gateway is stopping.
+    Shutdown,
+    /// The connection failed or must be renewed; retry after a backoff.
+    Retry(String),
+}
+
+/// Runs the ingest session until shutdown.
+pub async fn run(
+    config: IngestConfig,
+    router: mpsc::Sender<Envelope>,
+    ids: Arc<IdGenerator>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let backoff = Backoff::default();
+    let mut failures = 0u32;
+    loop {
+        let reason = match connection(&config, &router, &ids, &mut shutdown, &mut failures).await {
+            Ended::Shutdown => return,
+            Ended::Retry(reason) => reason,
+        };
+        let retry_in = backoff.delay(failures, backoff::jitter());
+        failures = failures.saturating_add(1);
+        tracing::warn!(host = %config.host, port = config.port, "local broker session: {reason}; reconnecting in {retry_in:?}");
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(retry_in) => {}
+        }
+    }
+}
+
+/// One connection: subscribes, routes what arrives, and acknowledges each
+/// QoS 1 publish, in arrival order, once its receipt says it is safe.
+///
+/// The event loop is polled all the time, whatever is pending: the
+/// acknowledgements themselves go out through it, so waiting on them before
+/// polling would deadlock. What is pending is bounded by the broker's
+/// in-flight limit for this session (the session asks for a receive maximum
+/// of [`PENDING_ACKS`]; mosquitto's own `max_inflight_messages` applies too).
+async fn connection(
+    config: &IngestConfig,
+    router: &mpsc::Sender<Envelope>,
+    ids: &IdGenerator,
+    shutdown: &mut watch::Receiver<bool>,
+    failures: &mut u32,
+) -> Ended {
+    let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
+    options
+        .set_clean_start(false)
+        .set_session_expiry_interval(Some(u32::MAX))
+        .set_manual_acks(true)
+        .set_receive_maximum(Some(PENDING_ACKS))
+        .set_keep_alive(Duration::from_secs(30));
+    let (client, mut eventloop) =
+        AsyncClient::new(options, usize::from(PENDING_ACKS) + config.topics.len());
+    let mut pending: VecDeque<Pending> = VecDeque::new();
+    let mut acks: VecDeque<Publish> = VecDeque::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return Ended::Shutdown,
+            safe = oldest_outcome(&mut pending), if !pending.is_empty() => {
+                let Some(p) = pending.pop_front() else { continue };
+                if !safe {
+                    // Not acknowledging it is not enough: the broker resends an
+                    // unacknowledged publish only on a new connection.
+                    return Ended::Retry(
+                        "a leaf message was not taken (a full queue?); \
+                         reconnecting so that the broker delivers it again"
+                            .to_string(),
+                    );
+                }
+                acks.push_back(p.publish);
+                send_acks(&client, &mut acks);
+            }
+            event = eventloop.poll() => {
+                send_acks(&client, &mut acks);
+                match event {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    *failures = 0;
+                    for t in &config.topics {
+                        if let Err(e) = client.try_subscribe(t.filter.clone(), QoS::AtLeastOnce) {
+                            return Ended::Retry(format!("cannot subscribe to `{}`: {e}", t.filter));
+                        }
+                    }
+                    tracing::info!(host = %config.host, port = config.port, "ingesting from the local broker");
+                }
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    let (receipt, safe) = Receipt::new();
+                    let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+                    match config.topics.iter().find_map(|t| t.device(&topic)) {
+                        Some(device) => {
+                            let envelope = Envelope {
+                                from: Producer::Device(device.to_string()),
+                                message: to_message(&publish, device, ids),
+                                receipt: Some(receipt),
+                            };
+                            tokio::select! {
+                                _ = shutdown.changed() => return Ended::Shutdown,
+                                sent = router.send(envelope) => if sent.is_err() {
+                                    return Ended::Shutdown;
+                                }
+                            }
+                        }
+                        None => {
+                            tracing::debug!(%topic, "a message on a topic no filter selects");
+                            drop(receipt);
+                        }
+                    }
+                    if publish.qos != QoS::AtMostOnce {
+                        pending.push_back(Pending { publish, safe });
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return Ended::Retry(e.to_string()),
+            }},
+        }
+    }
+}
+
+/// Hands the event loop as many acknowledgements as its request channel
+/// takes; the rest wait for the next turn (each poll drains the channel).
+fn send_acks(client: &AsyncClient, acks: &mut VecDeque<Publish>) {
+    while let Some(publish) = acks.front() {
+        if client.try_ack(publish).is_err() {
+            return;
+        }
+        acks.pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_find_the_device() {
+        let f = TopicFilter::parse("sensors/+/telemetry").unwrap();
+        assert_eq!(f.device("sensors/pump-1/telemetry"), Some("pump-1"));
+        assert_eq!(f.device("sensors/pump-1/status"), None);
+        assert_eq!(f.device("sensors/pump-1/telemetry/x"), None);
+        let f = TopicFilter::parse("site/+/+/#").unwrap();
+        assert_eq!(f.device_level, 1);
+        assert_eq!(f.device("site/a/b/c/d"), Some("a"));
+        assert!(TopicFilter::parse("sensors/telemetry").is_err());
+        assert!(TopicFilter::parse("a/#/b").is_err());
+        assert!(TopicFilter::parse("a/x+/b").is_err());
+        assert!(TopicFilter::parse("").is_err());
+    }
+}
