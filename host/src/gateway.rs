@@ -12,9 +12,9 @@ use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stam
 use crate::metrics::{Metrics, MetricsSnapshot, ModuleStatus};
 use crate::router::{Envelope, ModuleInbox, Producer, ROUTER_QUEUE, Router, UpstreamMessage};
 use crate::runtime::storage::ModuleStorage;
-use crate::runtime::{EpochTicker, Limits, LoadError, Runtime, RuntimeError};
+use crate::runtime::{EpochTicker, LoadError, Runtime, RuntimeError};
 use crate::store::{Store, StoreConfig, StoreError};
-use crate::supervisor::{self, INPUT_QUEUE, InstanceIo, InstanceSpec};
+use crate::supervisor::{self, InstanceIo, InstanceSpec};
 use crate::uplink::{self, LINK_EVENTS, UplinkConfig};
 use crate::upstream::{self, UpstreamIo};
 use std::path::{Path, PathBuf};
@@ -96,8 +96,8 @@ impl Gateway {
     /// Opens the store in `data_dir`, loads every module of `manifest` and
     /// starts the gateway. A module that
     /// cannot be loaded stops the start with an error that names it; a module
-    /// whose `init` fails is reported (see [`Gateway::failed_to_start`]) and the
-    /// rest run.
+    /// whose `init` fails is reported (see [`Gateway::failed_to_start`]), its
+    /// restart policy decides whether it is tried again, and the rest run.
     pub async fn start(manifest: &Manifest, data_dir: &Path) -> Result<Gateway, GatewayError> {
         Gateway::start_with(manifest, &GatewayOptions::new(data_dir)).await
     }
@@ -125,11 +125,12 @@ impl Gateway {
                 name: Arc::from(module.name.as_str()),
                 component,
                 config: module.config.clone(),
-                limits: Limits::default(),
+                limits: module.limits,
+                restart: module.restart,
                 storage: Some(storage),
             });
         }
-        let ticker = runtime.start_epoch_ticker();
+        let ticker = runtime.start_epoch_ticker()?;
         let metrics = Arc::new(Metrics::new(
             manifest.modules.iter().map(|m| m.name.as_str()),
             manifest.routes.iter().map(|r| r.name.as_str()),
@@ -145,12 +146,14 @@ impl Gateway {
         let mut inboxes = Vec::with_capacity(specs.len());
         let mut instances = Vec::with_capacity(specs.len());
         let mut starts = Vec::with_capacity(specs.len());
-        for ((spec, module_metrics), desired) in specs
+        for ((spec, module_metrics), module) in specs
             .into_iter()
             .zip(metrics.modules.iter())
-            .zip(manifest.modules.iter().map(|m| m.status))
+            .zip(manifest.modules.iter())
         {
-            let (tx, inbox) = mpsc::channel(INPUT_QUEUE);
+            // The manifest keeps the length at least 1; `max` keeps a hand-made
+            // spec from panicking the channel.
+            let (tx, inbox) = mpsc::channel(module.queue_length.max(1));
             inboxes.push((
                 spec.name.to_string(),
                 ModuleInbox {
@@ -158,7 +161,7 @@ impl Gateway {
                     metrics: module_metrics.clone(),
                 },
             ));
-            if desired == DesiredStatus::Stopped {
+            if module.status == DesiredStatus::Stopped {
                 // Its queue closes at once: the router counts what it drops.
                 module_metrics.set_status(ModuleStatus::Stopped);
                 drop(inbox);
@@ -177,7 +180,7 @@ impl Gateway {
         }
         let router = Router::new(&manifest.routes, inboxes, upstream_tx, metrics.clone());
         let router = tokio::spawn(router.run(router_rx));
-        let (link, link_task) = match &options.uplink {
+        let (link, link_task) = match options.uplink.as_ref().or(manifest.upstream.as_ref()) {
             Some(config) => {
                 let (tx, rx) = mpsc::channel(LINK_EVENTS);
                 let task = tokio::spawn(uplink::run(config.clone(), tx, shutdown_rx.clone()));
@@ -231,7 +234,8 @@ impl Gateway {
         })
     }
 
-    /// The modules whose first `init` failed, with the reason.
+    /// The modules whose first `init` failed, with the reason. Unless their
+    /// restart policy is `never`, they are in backoff and will be tried again.
     pub fn failed_to_start(&self) -> &[(String, String)] {
         &self.failed_to_start
     }

@@ -46,8 +46,8 @@ pub enum HarnessError {
     },
 }
 
-/// A single module instance driven directly. Must be created and used inside a
-/// tokio runtime (it runs the epoch ticker that enforces CPU deadlines).
+/// A single module instance driven directly, with the epoch ticker that
+/// enforces its CPU deadline. Must be created and used inside a tokio runtime.
 pub struct ModuleHarness {
     name: String,
     instance: Instance,
@@ -83,7 +83,7 @@ impl ModuleHarness {
                 module: name.to_string(),
                 reason: e.root_cause().to_string(),
             })?;
-        let ticker = runtime.start_epoch_ticker();
+        let ticker = runtime.start_epoch_ticker()?;
         let mut harness = ModuleHarness {
             name: name.to_string(),
             instance,
@@ -103,9 +103,12 @@ impl ModuleHarness {
                 self.instance.take_outbox();
                 Err(HarnessError::Guest { module, reason })
             }
-            CallOutcome::Trap(reason) => {
+            CallOutcome::Trap(fault) => {
                 self.instance.take_outbox();
-                Err(HarnessError::Trap { module, reason })
+                Err(HarnessError::Trap {
+                    module,
+                    reason: fault.to_string(),
+                })
             }
         }
     }

@@ -10,7 +10,7 @@
 //! - [`runtime`]: the wasmtime engine, linking, loading and instantiating
 //!   components, timers and limits.
 //! - [`supervisor`]: the task that owns one module instance and its input
-//!   queue, and restarts the instance after a trap.
+//!   queue, and restarts the instance with backoff as its restart policy says.
 //! - [`router`]: the task that owns the routing table and delivers messages.
 //! - [`gateway`]: starts and stops all of the above for one manifest.
 //! - [`ingest`]: leaf devices' messages from the local MQTT broker.

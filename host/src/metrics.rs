@@ -1,10 +1,13 @@
 //! Counters for routes, modules and `$upstream`. Each counter is written by one
 //! owner (the router, an instance task, the upstream task) and read by anyone as
-//! a [`MetricsSnapshot`].
+//! a [`MetricsSnapshot`]. A module's lifecycle (status, restarts, last start and
+//! exit, and why it exited) is written by its supervisor.
 
 use serde::Serialize;
-use std::sync::Arc;
+use std::fmt;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 /// What a module instance is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -14,9 +17,13 @@ pub enum ModuleStatus {
     Starting,
     /// Taking messages.
     Running,
-    /// Stopped: the gateway shut it down.
+    /// Waiting to be restarted after it ended; messages for it wait in its
+    /// queue.
+    Backoff,
+    /// Stopped: the gateway shut it down, the manifest says `stopped`, or it
+    /// exited cleanly and its restart policy does not restart it.
     Stopped,
-    /// Could not start, or could not restart after a trap.
+    /// Failed, and its restart policy (`never`) does not restart it.
     Failed,
 }
 
@@ -26,6 +33,7 @@ impl ModuleStatus {
             0 => ModuleStatus::Starting,
             1 => ModuleStatus::Running,
             2 => ModuleStatus::Stopped,
+            3 => ModuleStatus::Backoff,
             _ => ModuleStatus::Failed,
         }
     }
@@ -35,9 +43,57 @@ impl ModuleStatus {
             ModuleStatus::Starting => 0,
             ModuleStatus::Running => 1,
             ModuleStatus::Stopped => 2,
-            ModuleStatus::Failed => 3,
+            ModuleStatus::Backoff => 3,
+            ModuleStatus::Failed => 4,
         }
     }
+}
+
+/// Why a module instance ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "kebab-case")]
+pub enum ExitReason {
+    /// It trapped: a panic in the guest, or an invalid operation.
+    Trap(String),
+    /// A call ran past its CPU deadline.
+    Deadline(String),
+    /// It trapped after growing its memory past its limit was refused.
+    OutOfMemory(String),
+    /// It could not be instantiated, or its `init` returned an error.
+    InitFailed(String),
+    /// It exited (WASI `exit`) with this code.
+    Exit(i32),
+    /// The gateway stopped it.
+    Shutdown,
+}
+
+impl ExitReason {
+    /// Whether it counts as a failure for the restart policy: everything but an
+    /// exit with code 0 and a shutdown.
+    pub fn is_failure(&self) -> bool {
+        !matches!(self, ExitReason::Exit(0) | ExitReason::Shutdown)
+    }
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitReason::Trap(d) => write!(f, "trapped: {d}"),
+            ExitReason::Deadline(d) => write!(f, "ran past its CPU deadline: {d}"),
+            ExitReason::OutOfMemory(d) => write!(f, "ran out of memory: {d}"),
+            ExitReason::InitFailed(d) => write!(f, "failed to start: {d}"),
+            ExitReason::Exit(code) => write!(f, "exited with code {code}"),
+            ExitReason::Shutdown => write!(f, "stopped by the gateway"),
+        }
+    }
+}
+
+/// When a module's instance last started and ended, and why it ended.
+#[derive(Debug, Default, Clone)]
+struct Lifecycle {
+    last_start: Option<SystemTime>,
+    last_exit: Option<SystemTime>,
+    exit_reason: Option<ExitReason>,
 }
 
 fn bump(c: &AtomicU64) {
@@ -62,6 +118,7 @@ pub struct ModuleMetrics {
     traps: AtomicU64,
     restarts: AtomicU64,
     timer_calls: AtomicU64,
+    lifecycle: Mutex<Lifecycle>,
 }
 
 impl ModuleMetrics {
@@ -78,6 +135,7 @@ impl ModuleMetrics {
             traps: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
             timer_calls: AtomicU64::new(0),
+            lifecycle: Mutex::new(Lifecycle::default()),
         }
     }
 
@@ -108,6 +166,20 @@ impl ModuleMetrics {
     pub(crate) fn timer_call(&self) {
         bump(&self.timer_calls);
     }
+    fn lifecycle(&self) -> std::sync::MutexGuard<'_, Lifecycle> {
+        // The guarded data is plain values, valid even if a writer panicked.
+        self.lifecycle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    pub(crate) fn instance_started(&self, at: SystemTime) {
+        self.lifecycle().last_start = Some(at);
+    }
+    pub(crate) fn instance_ended(&self, at: SystemTime, reason: ExitReason) {
+        let mut lifecycle = self.lifecycle();
+        lifecycle.last_exit = Some(at);
+        lifecycle.exit_reason = Some(reason);
+    }
 
     /// The module's current status.
     pub fn status(&self) -> ModuleStatus {
@@ -115,6 +187,7 @@ impl ModuleMetrics {
     }
 
     fn snapshot(&self) -> ModuleSnapshot {
+        let lifecycle = self.lifecycle().clone();
         ModuleSnapshot {
             name: self.name.clone(),
             status: self.status(),
@@ -126,6 +199,9 @@ impl ModuleMetrics {
             traps: read(&self.traps),
             restarts: read(&self.restarts),
             timer_calls: read(&self.timer_calls),
+            last_start: lifecycle.last_start,
+            last_exit: lifecycle.last_exit,
+            exit_reason: lifecycle.exit_reason,
         }
     }
 }
@@ -177,6 +253,7 @@ pub struct QueueMetrics {
     delivered: AtomicU64,
     broker_refused: AtomicU64,
     connected: AtomicU8,
+    link_error: Mutex<Option<String>>,
 }
 
 impl QueueMetrics {
@@ -188,6 +265,12 @@ impl QueueMetrics {
     }
     pub(crate) fn set_connected(&self, up: bool) {
         self.connected.store(u8::from(up), Ordering::Relaxed);
+        if up {
+            *self.link_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+    }
+    pub(crate) fn set_link_error(&self, reason: &str) {
+        *self.link_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
     }
     pub(crate) fn set_size(&self, depth: u64, bytes: u64) {
         self.depth.store(depth, Ordering::Relaxed);
@@ -217,6 +300,11 @@ impl QueueMetrics {
             delivered: read(&self.delivered),
             broker_refused: read(&self.broker_refused),
             connected: self.connected.load(Ordering::Relaxed) == 1,
+            link_error: self
+                .link_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         }
     }
 }
@@ -242,6 +330,9 @@ pub struct QueueSnapshot {
     pub broker_refused: u64,
     /// Whether the cloud connection is up.
     pub connected: bool,
+    /// Why the last attempt to reach the cloud broker failed, while it is
+    /// not connected.
+    pub link_error: Option<String>,
 }
 
 impl Metrics {
@@ -306,7 +397,7 @@ pub struct ModuleSnapshot {
     pub status: ModuleStatus,
     /// Messages delivered to it.
     pub received: u64,
-    /// Calls that returned an error or trapped.
+    /// Calls that returned an error, trapped, or exited with a nonzero code.
     pub failed: u64,
     /// Messages it sent.
     pub sent: u64,
@@ -314,12 +405,19 @@ pub struct ModuleSnapshot {
     pub dropped_queue_full: u64,
     /// Messages for it dropped because it was not running.
     pub dropped_not_running: u64,
-    /// Calls that trapped.
+    /// Calls that trapped (including CPU-deadline timeouts and memory
+    /// exhaustion).
     pub traps: u64,
-    /// Restarts after a trap.
+    /// Instances made after the first, whether or not their `init` succeeded.
     pub restarts: u64,
     /// Timer calls.
     pub timer_calls: u64,
+    /// When an instance last started (its `init` succeeded).
+    pub last_start: Option<SystemTime>,
+    /// When an instance last ended or failed to start.
+    pub last_exit: Option<SystemTime>,
+    /// Why it ended.
+    pub exit_reason: Option<ExitReason>,
 }
 
 /// A route's counters at one moment.

@@ -4,19 +4,26 @@
 //!
 //! A call that returns an error counts as failed and the module carries on. A
 //! call that traps (including running past its CPU deadline or out of memory)
-//! counts as failed, discards what that call sent, and the instance is made
-//! afresh and initialised again. If that fails, the module is marked failed and
-//! its queue closes, so the router counts what it can no longer deliver.
+//! or exits ends the instance, and what that call sent is discarded. Whether and
+//! when a new instance is made is the module's restart policy's decision (see
+//! [`policy`]): while it waits (status `backoff`) messages for it wait in its
+//! bounded queue, and when the queue is full the router drops and counts them.
+//! A module its policy does not restart ends as `failed` or `stopped`, and its
+//! queue closes, so the router counts what it can no longer deliver.
 
-use crate::metrics::{ModuleMetrics, ModuleStatus};
+pub mod policy;
+
+use crate::metrics::{ExitReason, ModuleMetrics, ModuleStatus};
 use crate::router::{Delivery, Envelope, Producer};
 use crate::runtime::storage::ModuleStorage;
-use crate::runtime::{CallOutcome, Instance, Limits, LoadedComponent, Runtime};
+use crate::runtime::{CallOutcome, Fault, Instance, Limits, LoadedComponent, Runtime};
+use policy::{Next, Restart, Supervision};
 use std::sync::Arc;
+use std::time::SystemTime;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-/// The default length of a module's input queue.
+/// The default length of a module's input queue (`queue-length`).
 pub const INPUT_QUEUE: usize = 256;
 
 /// What an instance is made from.
@@ -30,6 +37,8 @@ pub struct InstanceSpec {
     pub config: Vec<(String, String)>,
     /// Memory and CPU limits.
     pub limits: Limits,
+    /// When and how soon an instance that ended is made again.
+    pub restart: Restart,
     /// The module's key-value namespace, shared by every instance of it.
     pub storage: Option<ModuleStorage>,
 }
@@ -48,8 +57,25 @@ pub struct InstanceIo {
     pub started: oneshot::Sender<Result<(), String>>,
 }
 
+/// How an instance's life ended.
+enum Served {
+    /// The gateway is stopping.
+    Shutdown,
+    /// The instance ended for this reason.
+    Ended(ExitReason),
+}
+
+fn exit_reason(fault: Fault) -> ExitReason {
+    match fault {
+        Fault::Trap(_) => ExitReason::Trap(fault.to_string()),
+        Fault::Deadline { .. } => ExitReason::Deadline(fault.to_string()),
+        Fault::OutOfMemory { .. } => ExitReason::OutOfMemory(fault.to_string()),
+        Fault::Exit(code) => ExitReason::Exit(code),
+    }
+}
+
 /// Instantiates the module and runs `init`.
-async fn start(spec: &InstanceSpec, runtime: &Runtime) -> Result<Instance, String> {
+async fn start(spec: &InstanceSpec, runtime: &Runtime) -> Result<Instance, ExitReason> {
     let mut instance = runtime
         .instantiate(
             spec.name.clone(),
@@ -58,11 +84,22 @@ async fn start(spec: &InstanceSpec, runtime: &Runtime) -> Result<Instance, Strin
             spec.storage.clone(),
         )
         .await
-        .map_err(|e| format!("instantiation failed: {}", e.root_cause()))?;
+        .map_err(|e| ExitReason::InitFailed(format!("instantiation failed: {}", e.root_cause())))?;
     match instance.init(&spec.config).await {
         CallOutcome::Done => Ok(instance),
-        CallOutcome::GuestError(e) => Err(format!("init returned an error: {e}")),
-        CallOutcome::Trap(e) => Err(format!("init trapped: {e}")),
+        CallOutcome::GuestError(e) => Err(ExitReason::InitFailed(format!(
+            "init returned an error: {e}"
+        ))),
+        CallOutcome::Trap(Fault::Trap(e)) => {
+            Err(ExitReason::InitFailed(format!("init trapped: {e}")))
+        }
+        CallOutcome::Trap(fault @ Fault::Deadline { .. }) => {
+            Err(ExitReason::Deadline(format!("in init: {fault}")))
+        }
+        CallOutcome::Trap(fault @ Fault::OutOfMemory { .. }) => {
+            Err(ExitReason::OutOfMemory(format!("in init: {fault}")))
+        }
+        CallOutcome::Trap(Fault::Exit(code)) => Err(ExitReason::Exit(code)),
     }
 }
 
@@ -73,98 +110,174 @@ async fn sleep_until(due: Option<Instant>) {
     }
 }
 
-/// Runs a module instance until shutdown, or until it fails for good.
-pub async fn run(spec: InstanceSpec, runtime: Arc<Runtime>, io: InstanceIo) {
-    let InstanceIo {
-        mut inbox,
-        router,
-        metrics,
-        mut shutdown,
-        started,
-    } = io;
-    let name = spec.name.clone();
-    let mut live = match start(&spec, &runtime).await {
-        Ok(live) => {
-            metrics.set_status(ModuleStatus::Running);
-            let _ = started.send(Ok(()));
-            live
-        }
-        Err(e) => {
-            tracing::error!(module = %name, "module failed to start: {e}");
-            metrics.set_status(ModuleStatus::Failed);
-            let _ = started.send(Err(e));
-            return;
-        }
-    };
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        let due = live.next_timer();
-        let outcome = tokio::select! {
-            biased;
-            _ = shutdown.changed() => break,
-            delivery = inbox.recv() => {
-                let Some(delivery) = delivery else { break };
-                metrics.received();
-                live.on_message(&delivery.input, &delivery.message).await
+/// One module's task state, apart from its instance.
+struct Supervisor {
+    name: Arc<str>,
+    inbox: mpsc::Receiver<Delivery>,
+    router: mpsc::Sender<Envelope>,
+    metrics: Arc<ModuleMetrics>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Supervisor {
+    /// Feeds `live` messages and timer ticks until it ends or the gateway
+    /// stops.
+    async fn serve(&mut self, live: &mut Instance) -> Served {
+        loop {
+            if *self.shutdown.borrow() {
+                return Served::Shutdown;
             }
-            _ = sleep_until(due) => {
-                let ids = live.take_due_timers(Instant::now());
-                let mut outcome = CallOutcome::Done;
-                for id in ids {
-                    metrics.timer_call();
-                    outcome = live.on_timer(id).await;
-                    if matches!(outcome, CallOutcome::Trap(_)) {
-                        break;
-                    }
+            let due = live.next_timer();
+            let outcome = tokio::select! {
+                biased;
+                _ = self.shutdown.changed() => return Served::Shutdown,
+                delivery = self.inbox.recv() => {
+                    let Some(delivery) = delivery else { return Served::Shutdown };
+                    self.metrics.received();
+                    live.on_message(&delivery.input, &delivery.message).await
                 }
-                outcome
-            }
-        };
-        match outcome {
-            CallOutcome::Done => {}
-            CallOutcome::GuestError(e) => {
-                metrics.failed();
-                tracing::warn!(module = %name, "call failed: {e}");
-            }
-            CallOutcome::Trap(e) => {
-                metrics.failed();
-                metrics.trapped();
-                tracing::error!(module = %name, "module trapped: {e}; discarding what the call sent and restarting it");
-                match start(&spec, &runtime).await {
-                    Ok(fresh) => {
-                        metrics.restarted();
-                        live = fresh;
-                        continue;
+                _ = sleep_until(due) => {
+                    let ids = live.take_due_timers(Instant::now());
+                    let mut outcome = CallOutcome::Done;
+                    for id in ids {
+                        self.metrics.timer_call();
+                        outcome = live.on_timer(id).await;
+                        if matches!(outcome, CallOutcome::Trap(_)) {
+                            break;
+                        }
                     }
-                    Err(e) => {
-                        tracing::error!(module = %name, "module failed to restart: {e}");
-                        metrics.set_status(ModuleStatus::Failed);
-                        return;
+                    outcome
+                }
+            };
+            match outcome {
+                CallOutcome::Done => {}
+                CallOutcome::GuestError(e) => {
+                    self.metrics.failed();
+                    tracing::warn!(module = %self.name, "call failed: {e}");
+                }
+                CallOutcome::Trap(fault) => {
+                    let reason = exit_reason(fault);
+                    if reason.is_failure() {
+                        self.metrics.failed();
                     }
+                    if !matches!(reason, ExitReason::Exit(_)) {
+                        self.metrics.trapped();
+                    }
+                    tracing::error!(module = %self.name, "module {reason}; discarding what the call sent");
+                    return Served::Ended(reason);
                 }
             }
+            self.forward(live).await;
         }
+    }
+
+    /// Passes what the last call sent to the router.
+    async fn forward(&self, live: &mut Instance) {
         for (output, message) in live.take_outbox() {
-            metrics.sent();
+            self.metrics.sent();
             let envelope = Envelope {
                 from: Producer::Module {
-                    module: name.clone(),
+                    module: self.name.clone(),
                     output,
                 },
                 message,
                 receipt: None,
             };
-            if router.send(envelope).await.is_err() {
+            if self.router.send(envelope).await.is_err() {
                 break;
             }
         }
     }
+
+    /// Waits until `at`; false if the gateway stops first.
+    async fn back_off(&mut self, at: Instant) -> bool {
+        if *self.shutdown.borrow() {
+            return false;
+        }
+        tokio::select! {
+            biased;
+            _ = self.shutdown.changed() => false,
+            _ = tokio::time::sleep_until(at) => true,
+        }
+    }
+}
+
+/// Runs a module until shutdown, or until its restart policy gives up on it.
+pub async fn run(spec: InstanceSpec, runtime: Arc<Runtime>, io: InstanceIo) {
+    let InstanceIo {
+        inbox,
+        router,
+        metrics,
+        shutdown,
+        started,
+    } = io;
+    let mut task = Supervisor {
+        name: spec.name.clone(),
+        inbox,
+        router,
+        metrics,
+        shutdown,
+    };
+    let name = spec.name.clone();
+    let mut started = Some(started);
+    let mut supervision = Supervision::new(spec.restart);
+    let status = loop {
+        task.metrics.set_status(ModuleStatus::Starting);
+        let reason = match start(&spec, &runtime).await {
+            Ok(mut live) => {
+                supervision.started(Instant::now());
+                task.metrics.instance_started(SystemTime::now());
+                task.metrics.set_status(ModuleStatus::Running);
+                if let Some(started) = started.take() {
+                    let _ = started.send(Ok(()));
+                }
+                match task.serve(&mut live).await {
+                    Served::Shutdown => {
+                        task.metrics
+                            .instance_ended(SystemTime::now(), ExitReason::Shutdown);
+                        break ModuleStatus::Stopped;
+                    }
+                    Served::Ended(reason) => reason,
+                }
+            }
+            Err(reason) => {
+                tracing::error!(module = %name, "module {reason}");
+                reason
+            }
+        };
+        let failed = reason.is_failure();
+        let said = reason.to_string();
+        task.metrics.instance_ended(SystemTime::now(), reason);
+        let next = supervision.ended(Instant::now(), failed);
+        task.metrics.set_status(match next {
+            Next::Restart { .. } => ModuleStatus::Backoff,
+            Next::Fail => ModuleStatus::Failed,
+            Next::Stop => ModuleStatus::Stopped,
+        });
+        // Still here only if the first start failed; told once the status
+        // shows what comes next.
+        if let Some(started) = started.take() {
+            let _ = started.send(Err(said));
+        }
+        match next {
+            Next::Restart { at, delay } => {
+                tracing::warn!(module = %name, "restarting in {delay:?}");
+                if !task.back_off(at).await {
+                    break ModuleStatus::Stopped;
+                }
+                task.metrics.restarted();
+            }
+            Next::Fail => {
+                tracing::error!(module = %name, "restart policy `never`: the module stays failed");
+                break ModuleStatus::Failed;
+            }
+            Next::Stop => break ModuleStatus::Stopped,
+        }
+    };
     if let Some(storage) = &spec.storage
         && let Err(e) = storage.flush()
     {
         tracing::error!(module = %name, "cannot flush the module's storage: {e}");
     }
-    metrics.set_status(ModuleStatus::Stopped);
+    task.metrics.set_status(status);
 }

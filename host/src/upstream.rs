@@ -60,6 +60,10 @@ struct Link {
     generation: u64,
     client: AsyncClient,
     in_flight: InFlight,
+    /// The last key handed out on this connection; the next read starts after
+    /// it. `None` rescans from the head (a new connection, or a message
+    /// queued ahead of it, of a more urgent priority).
+    cursor: Option<QueueKey>,
 }
 
 /// What the sink works with.
@@ -105,6 +109,15 @@ impl Sink {
             Ok((report, batch)) => {
                 self.metrics.queue.dropped_oldest(report.dropped_oldest);
                 let mut accepted = 0;
+                if let Some(link) = self.link.as_mut()
+                    && let Some(cursor) = link.cursor
+                    && report
+                        .offers
+                        .iter()
+                        .any(|o| matches!(o, Offer::Accepted(k) if *k < cursor))
+                {
+                    link.cursor = None;
+                }
                 for (offer, mut msg) in report.offers.iter().zip(batch) {
                     // Durable (or refused) now: the producer hears about it when
                     // the receipt drops, not when an observer gets round to it.
@@ -138,16 +151,27 @@ impl Sink {
         }
     }
 
-    /// Publishes queued messages until the in-flight window is full.
+    /// Publishes queued messages until the in-flight window is full. It
+    /// waits until a quarter of the window is free (or nothing is in flight),
+    /// so that each read from the store fetches a batch.
     async fn fill(&mut self) {
         let Some(link) = &self.link else { return };
-        let room = self.window.saturating_sub(link.in_flight.len());
-        if room == 0 {
+        let in_flight = link.in_flight.len();
+        let room = self.window.saturating_sub(in_flight);
+        if room == 0 || (in_flight > 0 && room < self.window / 4) {
+            return;
+        }
+        let waiting = {
+            let guard = self.store.lock().unwrap_or_else(|p| p.into_inner());
+            guard.depth()
+        };
+        if waiting <= in_flight as u64 {
             return;
         }
         let skip: HashSet<QueueKey> = link.in_flight.keys().copied().collect();
+        let after = link.cursor;
         let batch = with_store(&self.store, move |s| {
-            s.next_batch(room, |k| skip.contains(k))
+            s.next_batch_after(after, room, |k| skip.contains(k))
         })
         .await;
         let (batch, expired) = match batch {
@@ -180,7 +204,10 @@ impl Sink {
                 out.payload,
                 properties,
             ) {
-                Ok(()) => link.in_flight.published(key),
+                Ok(()) => {
+                    link.in_flight.published(key);
+                    link.cursor = Some(key);
+                }
                 Err(e) => {
                     tracing::debug!("the MQTT client is busy: {e}");
                     break;
@@ -200,6 +227,7 @@ impl Sink {
                         generation,
                         client,
                         in_flight: InFlight::default(),
+                        cursor: None,
                     });
                 }
                 LinkEvent::Sent { generation, pkid } => {
@@ -228,7 +256,10 @@ impl Sink {
                         );
                     }
                 }
-                LinkEvent::Disconnected { generation, .. } => {
+                LinkEvent::Disconnected {
+                    generation, reason, ..
+                } => {
+                    self.metrics.queue.set_link_error(&reason);
                     if self
                         .link
                         .as_ref()

@@ -5,6 +5,7 @@
 
 use ganglion::Manifest;
 use ganglion::manifest::DesiredStatus;
+use ganglion::supervisor::policy::RestartPolicy;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -120,7 +121,6 @@ fn manifest_import_carries_routes_env_status_and_ttl_and_warns_about_docker() {
         "SimulatedTemperatureSensor.settings.image",
         "azureiotedge-simulated-temperature-sensor",
         "filtermodule.settings.createOptions",
-        "filtermodule.restartPolicy",
         "filtermodule.startupOrder",
         "$edgeAgent.systemModules",
     ] {
@@ -145,6 +145,11 @@ fn manifest_import_carries_routes_env_status_and_ttl_and_warns_about_docker() {
         ]
     );
     assert_eq!(sensor.status, DesiredStatus::Running);
+    assert_eq!(sensor.restart.policy, RestartPolicy::Always);
+    assert!(
+        !warnings.contains("restartPolicy"),
+        "the restart policy is carried: {warnings}"
+    );
     assert_eq!(
         manifest.module("filtermodule").unwrap().status,
         DesiredStatus::Stopped

@@ -6,10 +6,13 @@
 
 mod harness;
 mod ingest;
+mod lifecycle;
+mod limits;
 mod loading;
 mod manifest;
 mod routing;
 mod storage;
 mod store;
 mod support;
+mod tls;
 mod uplink;

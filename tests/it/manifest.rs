@@ -190,3 +190,137 @@ fn a_bad_module_status_is_refused() {
     ));
     assert_eq!((p.line, p.field.as_str()), (3, "modules.r.status"));
 }
+
+#[test]
+fn the_upstream_table_is_validated_and_its_files_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("password"), "s3cret\n").unwrap();
+    let path = ganglion_tests::write_manifest(
+        dir.path(),
+        "[upstream]\nurl = \"mqtt://broker.example:1884\"\ndevice-id = \"gw-7\"\n\
+         username = \"gw-7\"\npassword-file = \"password\"\nin-flight = 16\n",
+    );
+    let m = Manifest::load(&path).unwrap();
+    let up = m.upstream.unwrap();
+    assert_eq!((up.host.as_str(), up.port), ("broker.example", 1884));
+    assert_eq!(up.device_id, "gw-7");
+    assert_eq!(up.in_flight, 16);
+    assert_eq!(
+        up.credentials,
+        Some(("gw-7".to_string(), "s3cret".to_string())),
+        "the password file's trailing newline is not part of the password"
+    );
+    assert!(up.tls.is_none());
+
+    let p = one_problem("[upstream]\nurl = \"mqtt://b\"\nca-file = \"ca.pem\"\n");
+    assert_eq!((p.line, p.field.as_str()), (1, "upstream.url"));
+    assert!(p.message.contains("mqtts://"), "{p:?}");
+    let p = one_problem("[upstream]\nurl = \"mqtts://b\"\ncert-file = \"c.pem\"\n");
+    assert_eq!(p.field, "upstream.cert-file");
+    let p = one_problem("[upstream]\nurl = \"mqtts://b\"\nca-file = \"absent.pem\"\n");
+    assert!(
+        p.message.contains("CA file") && p.message.contains("absent.pem"),
+        "{p:?}"
+    );
+    let p = one_problem("[upstream]\nurl = \"mqtt://b\"\npassword-file = \"p\"\n");
+    assert_eq!(p.field, "upstream.password-file");
+    let p = one_problem("[upstream]\nurl = \"http://b\"\n");
+    assert!(p.message.contains("mqtt://"), "{p:?}");
+    let p = one_problem("[upstream]\nurl = \"mqtt://b\"\nin-flight = 0\n");
+    assert_eq!(p.field, "upstream.in-flight");
+    let p = one_problem("[ingest]\nurl = \"mqtts://b\"\ntopics = [\"a/+\"]\n");
+    assert_eq!(p.field, "ingest.url");
+}
+
+#[test]
+fn limits_and_restart_settings_have_defaults_and_are_read() {
+    use ganglion::supervisor::policy::{Backoff, RestartPolicy};
+    use std::time::Duration;
+    let path = toml_path(RELAY);
+    let m = load(&format!(
+        "[modules.plain]\npath = \"{path}\"\n\n[modules.tuned]\npath = \"{path}\"\n\
+         memory-mib = 16\ncpu-deadline-ms = 250\nqueue-length = 8\nrestart-policy = \"always\"\n\
+         restart-backoff-base-ms = 200\nrestart-backoff-cap-ms = 5000\nrestart-stable-secs = 30\n\n\
+         [modules.slow]\npath = \"{path}\"\nrestart-backoff-base-ms = 120000\nrestart-policy = \"never\"\n"
+    ))
+    .unwrap();
+    let plain = m.module("plain").unwrap();
+    assert_eq!(plain.limits, ganglion::runtime::Limits::default());
+    assert_eq!(plain.limits.memory_bytes, 64 << 20);
+    assert_eq!(plain.limits.call_deadline, Duration::from_secs(1));
+    assert_eq!(plain.queue_length, 256);
+    assert_eq!(plain.restart.policy, RestartPolicy::OnFailure);
+    assert_eq!(plain.restart.backoff, Backoff::default());
+    let tuned = m.module("tuned").unwrap();
+    assert_eq!(tuned.limits.memory_bytes, 16 << 20);
+    assert_eq!(tuned.limits.call_deadline, Duration::from_millis(250));
+    assert_eq!(tuned.queue_length, 8);
+    assert_eq!(tuned.restart.policy, RestartPolicy::Always);
+    assert_eq!(
+        tuned.restart.backoff,
+        Backoff {
+            base: Duration::from_millis(200),
+            cap: Duration::from_secs(5),
+            stable: Duration::from_secs(30),
+        }
+    );
+    let slow = m.module("slow").unwrap();
+    assert_eq!(slow.restart.policy, RestartPolicy::Never);
+    assert_eq!(
+        (slow.restart.backoff.base, slow.restart.backoff.cap),
+        (Duration::from_secs(120), Duration::from_secs(120)),
+        "a base above the default cap raises the cap"
+    );
+}
+
+#[test]
+fn bad_limits_and_restart_settings_name_the_module_field_and_line() {
+    let text = format!(
+        "[modules.r]\npath = \"{}\"\nmemory-mib = 0\ncpu-deadline-ms = 5\nqueue-length = -1\n\
+         restart-policy = \"sometimes\"\nrestart-backoff-base-ms = 2000\nrestart-backoff-cap-ms = 1000\n\
+         restart-stable-secs = 0\n",
+        toml_path(RELAY)
+    );
+    let p = problems(&text);
+    let expect = [
+        (3, "modules.r.memory-mib", "must be 1 to 4096 MiB, not 0"),
+        (
+            4,
+            "modules.r.cpu-deadline-ms",
+            "must be 10 to 300000 milliseconds, not 5",
+        ),
+        (
+            5,
+            "modules.r.queue-length",
+            "must be 1 to 65536 messages, not -1",
+        ),
+        (
+            6,
+            "modules.r.restart-policy",
+            "`never`, `on-failure` or `always`, not `sometimes`",
+        ),
+        (
+            8,
+            "modules.r.restart-backoff-cap-ms",
+            "at least restart-backoff-base-ms (2000 ms)",
+        ),
+        (
+            9,
+            "modules.r.restart-stable-secs",
+            "must be 1 to 86400 seconds, not 0",
+        ),
+    ];
+    assert_eq!(p.len(), expect.len(), "{p:?}");
+    for (p, (line, field, message)) in p.iter().zip(expect) {
+        assert_eq!((p.line, p.field.as_str()), (line, field), "{p}");
+        assert!(p.message.contains(message), "{p}");
+    }
+    let p = one_problem(&format!(
+        "[modules.r]\npath = \"{}\"\nmemory-mib = \"lots\"\n",
+        toml_path(RELAY)
+    ));
+    assert_eq!(
+        p.line, 3,
+        "a value of the wrong type is refused with its line: {p}"
+    );
+}

@@ -280,7 +280,8 @@ async fn a_module_whose_init_fails_is_reported_and_the_rest_run() {
     assert!(failed[0].1.contains("machine-temp-max"), "{}", failed[0].1);
     assert_eq!(
         gw.metrics().module("sensor").unwrap().status,
-        ModuleStatus::Failed
+        ModuleStatus::Backoff,
+        "on-failure (the default) tries it again after a backoff"
     );
     let mut up = gw.subscribe_upstream();
     gw.inject("dev", new_message(b"still routing".to_vec()))

@@ -17,11 +17,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// What the cloud side received: body and user properties.
-type Received = (String, Vec<(String, String)>);
+pub(crate) type Received = (String, Vec<(String, String)>);
 
 /// A cloud-side subscriber with a persistent session, so that it misses
 /// nothing across a broker restart.
-async fn subscriber(port: u16) -> mpsc::UnboundedReceiver<Received> {
+pub(crate) async fn subscriber(port: u16) -> mpsc::UnboundedReceiver<Received> {
     let mut options = MqttOptions::new("cloud-backend", "127.0.0.1", port);
     options
         .set_clean_start(false)
@@ -92,7 +92,7 @@ fn numbered(i: usize, urgent: bool) -> ganglion::Message {
     msg
 }
 
-async fn receive(
+pub(crate) async fn receive(
     rx: &mut mpsc::UnboundedReceiver<Received>,
     n: usize,
     within: Duration,
@@ -247,4 +247,41 @@ async fn every_accepted_message_arrives_across_a_30_second_outage_under_load() {
 
 fn broker_running(broker: &Broker) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", broker.port())).is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_urgent_message_overtakes_a_backlog_that_is_draining() {
+    const BACKLOG: usize = 5000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(dir.path()).unwrap();
+    let mut cloud = subscriber(broker.port()).await;
+    broker.stop();
+    let mut gw = Gateway::start_with(&manifest(dir.path()), &options(dir.path(), &broker))
+        .await
+        .unwrap();
+    let mut up = gw.subscribe_upstream();
+    for i in 0..BACKLOG {
+        gw.inject("dev", numbered(i, false)).await.unwrap();
+    }
+    collect_until(&mut up, Duration::from_secs(60), |g| g.len() == BACKLOG).await;
+    broker.resume().unwrap();
+    // The backlog is draining: send an urgent one now.
+    let first = receive(&mut cloud, 1, Duration::from_secs(30)).await;
+    assert_eq!(first[0].0, "0");
+    gw.inject("dev", numbered(BACKLOG, true)).await.unwrap();
+    let rest = receive(&mut cloud, BACKLOG, Duration::from_secs(60)).await;
+    let position = rest
+        .iter()
+        .position(|(b, _)| *b == BACKLOG.to_string())
+        .expect("the urgent message arrives");
+    let behind = rest[position + 1..]
+        .iter()
+        .filter(|(b, _)| b.parse::<usize>().unwrap() < BACKLOG)
+        .count();
+    assert!(
+        behind > 0,
+        "the urgent message overtook the rest of the backlog (it came at {position} of {})",
+        rest.len()
+    );
+    gw.shutdown().await;
 }

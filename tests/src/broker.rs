@@ -31,6 +31,13 @@ impl Broker {
     /// Starts mosquitto on a free port, keeping its state in `dir` (so that a
     /// restart keeps sessions and queued messages).
     pub fn start(dir: &Path) -> std::io::Result<Broker> {
+        Broker::start_with(dir, "")
+    }
+
+    /// Like [`Broker::start`], with more configuration after the anonymous
+    /// loopback listener, e.g. a TLS listener of its own. Each listener then
+    /// has its own settings (`per_listener_settings true`).
+    pub fn start_with(dir: &Path, extra: &str) -> std::io::Result<Broker> {
         let port = free_port()?;
         let conf = dir.join("mosquitto.conf");
         let data = dir.join("mosquitto-data");
@@ -38,9 +45,15 @@ impl Broker {
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\n\
+                "{}user root\npersistence true\n\
                  persistence_location {}/\nautosave_interval 1\nmax_queued_messages 0\n\
-                 max_inflight_messages 0\nlog_type error\n",
+                 max_inflight_messages 0\nlog_type error\n\
+                 listener {port} 127.0.0.1\nallow_anonymous true\n{extra}",
+                if extra.is_empty() {
+                    ""
+                } else {
+                    "per_listener_settings true\n"
+                },
                 data.display()
             ),
         )?;

@@ -1,7 +1,7 @@
 //! Importing an Azure IoT Edge deployment manifest (`deployment.json`) into a
 //! ganglion manifest: the `$edgeHub` routes (string and object forms) and
-//! store-and-forward settings, and the `$edgeAgent` modules with their `env` and
-//! `status`. What only Docker understands (image, createOptions, ...) cannot be
+//! store-and-forward settings, and the `$edgeAgent` modules with their `env`,
+//! `status` and `restartPolicy`. What only Docker understands (image, createOptions, ...) cannot be
 //! carried; each such setting gets a warning that names it. Module sources are
 //! left empty for the operator to fill with the component's path.
 
@@ -117,13 +117,7 @@ pub fn import_azure(json: &str) -> Result<Imported, ImportError> {
 }
 
 /// Module settings that only Docker understands.
-const DOCKER_ONLY: &[&str] = &[
-    "version",
-    "type",
-    "restartPolicy",
-    "startupOrder",
-    "imagePullPolicy",
-];
+const DOCKER_ONLY: &[&str] = &["version", "type", "startupOrder", "imagePullPolicy"];
 
 fn import_modules(
     agent: &Map<String, Value>,
@@ -150,6 +144,18 @@ fn import_modules(
             }
             Some((v, _)) => warnings.push(format!(
                 "{field}.status: `{v}` not carried (running or stopped)"
+            )),
+        }
+        match module.get("restartPolicy").map(|p| (p, p.as_str())) {
+            None => {}
+            Some((_, Some(policy @ ("never" | "on-failure" | "always")))) => {
+                table.insert(
+                    "restart-policy".into(),
+                    toml::Value::String(policy.to_string()),
+                );
+            }
+            Some((v, _)) => warnings.push(format!(
+                "{field}.restartPolicy: `{v}` not carried (never, on-failure or always); on-failure applies"
             )),
         }
         if let Some(env) = module.get("env") {

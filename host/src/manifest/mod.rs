@@ -7,18 +7,33 @@
 //! [modules.temp-sensor]
 //! path = "temp_sensor.wasm"            # relative to the manifest's folder
 //! config = { interval-ms = 1000 }      # strings, numbers or booleans
+//! memory-mib = 32                      # limits and restart policy: see below
+//! restart-policy = "on-failure"
 //!
 //! [routes]
 //! to-cloud = "FROM /messages/modules/temp-sensor/* INTO $upstream"
 //! urgent = { route = "FROM /messages/* WHERE alarm = 'fire' INTO $upstream", priority = 0, time-to-live-secs = 86400 }
 //! ```
+//!
+//! A module's limits and restart keys, with their defaults: `memory-mib` (64),
+//! `cpu-deadline-ms` (1000), `queue-length` (256; when full, a new message is
+//! dropped and counted), `restart-policy` (`never`, `on-failure` (the default)
+//! or `always`), `restart-backoff-base-ms` (1000), `restart-backoff-cap-ms`
+//! (60000) and `restart-stable-secs` (60). See [`ModuleSpec`].
 
 pub mod import;
+mod links;
+
+pub use links::DEFAULT_DEVICE_ID;
+mod lifecycle;
 mod routes;
 
-use crate::ingest::{IngestConfig, TopicFilter};
+use crate::ingest::IngestConfig;
 use crate::route::Route;
+use crate::runtime::Limits;
 use crate::runtime::storage::DEFAULT_STORAGE_QUOTA;
+use crate::supervisor::policy::Restart;
+use crate::uplink::UplinkConfig;
 use indexmap::IndexMap;
 use serde::Deserialize;
 use std::fmt;
@@ -39,15 +54,9 @@ struct ManifestDto {
     #[serde(default, rename = "store-and-forward")]
     store_and_forward: Option<Spanned<StoreAndForwardDto>>,
     #[serde(default)]
-    ingest: Option<Spanned<IngestDto>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct IngestDto {
-    url: String,
-    topics: Vec<String>,
-    client_id: Option<String>,
+    ingest: Option<Spanned<links::IngestDto>>,
+    #[serde(default)]
+    upstream: Option<Spanned<links::UpstreamDto>>,
 }
 
 #[derive(Deserialize)]
@@ -66,6 +75,20 @@ pub(crate) struct ModuleDto {
     status: Option<Spanned<String>>,
     #[serde(default, rename = "storage-quota-bytes")]
     storage_quota_bytes: Option<Spanned<i64>>,
+    #[serde(default, rename = "memory-mib")]
+    memory_mib: Option<Spanned<i64>>,
+    #[serde(default, rename = "cpu-deadline-ms")]
+    cpu_deadline_ms: Option<Spanned<i64>>,
+    #[serde(default, rename = "queue-length")]
+    queue_length: Option<Spanned<i64>>,
+    #[serde(default, rename = "restart-policy")]
+    restart_policy: Option<Spanned<String>>,
+    #[serde(default, rename = "restart-backoff-base-ms")]
+    restart_backoff_base_ms: Option<Spanned<i64>>,
+    #[serde(default, rename = "restart-backoff-cap-ms")]
+    restart_backoff_cap_ms: Option<Spanned<i64>>,
+    #[serde(default, rename = "restart-stable-secs")]
+    restart_stable_secs: Option<Spanned<i64>>,
     #[serde(default)]
     config: IndexMap<String, Spanned<toml::Value>>,
 }
@@ -81,6 +104,9 @@ pub struct Manifest {
     pub store_and_forward: StoreAndForward,
     /// Leaf-device ingest from the local broker (`[ingest]`), if configured.
     pub ingest: Option<IngestConfig>,
+    /// The cloud broker (`[upstream]`), if configured; the command line's
+    /// `--upstream` takes precedence.
+    pub upstream: Option<UplinkConfig>,
 }
 
 /// The default time a message may wait for the cloud (Azure IoT Edge's 7200 s).
@@ -138,6 +164,18 @@ pub struct ModuleSpec {
     /// The most bytes its private storage may hold (`storage-quota-bytes`,
     /// default 4 MiB).
     pub storage_quota: u64,
+    /// Its memory limit (`memory-mib`, default 64) and CPU deadline per call
+    /// (`cpu-deadline-ms`, default 1000).
+    pub limits: Limits,
+    /// The length of its input queue (`queue-length`, default 256). When the
+    /// queue is full, a new message for it is dropped and counted
+    /// (`dropped_queue_full`); the queue keeps what it holds.
+    pub queue_length: usize,
+    /// When an instance that ended is made again, and how soon
+    /// (`restart-policy`, default `on-failure`; `restart-backoff-base-ms`,
+    /// default 1000; `restart-backoff-cap-ms`, default 60000;
+    /// `restart-stable-secs`, default 60).
+    pub restart: Restart,
 }
 
 /// One route of a deployment.
@@ -321,13 +359,21 @@ impl Manifest {
         let modules = validate_modules(&dto, base, &mut c);
         let routes = routes::validate(&dto.routes, &dto.modules, &mut c);
         let store_and_forward = validate_store_and_forward(dto.store_and_forward.as_ref(), &mut c);
-        let ingest = dto.ingest.as_ref().and_then(|i| validate_ingest(i, &mut c));
+        let ingest = dto
+            .ingest
+            .as_ref()
+            .and_then(|i| links::validate_ingest(i, &mut c));
+        let upstream = dto
+            .upstream
+            .as_ref()
+            .and_then(|u| links::validate_upstream(u, base, &mut c));
         if c.problems.is_empty() {
             Ok(Manifest {
                 modules,
                 routes,
                 store_and_forward,
                 ingest,
+                upstream,
             })
         } else {
             c.problems.sort_by_key(|p| (p.line, p.column));
@@ -400,12 +446,16 @@ fn validate_modules(dto: &ManifestDto, base: &Path, c: &mut Collector<'_>) -> Ve
                 }
             },
         };
+        let lifecycle = lifecycle::validate(&field, m, c);
         modules.push(ModuleSpec {
             name: name.clone(),
             path,
             config,
             status,
             storage_quota,
+            limits: lifecycle.limits,
+            queue_length: lifecycle.queue_length,
+            restart: lifecycle.restart,
         });
     }
     modules
@@ -451,36 +501,4 @@ fn validate_store_and_forward(
         ),
     }
     settings
-}
-
-fn validate_ingest(dto: &Spanned<IngestDto>, c: &mut Collector<'_>) -> Option<IngestConfig> {
-    let span = dto.span();
-    let d = dto.get_ref();
-    let address = match crate::uplink::UplinkConfig::from_url(&d.url, "ingest") {
-        Ok(a) => Some((a.host, a.port)),
-        Err(e) => {
-            c.add(span.clone(), "ingest.url", e.reason);
-            None
-        }
-    };
-    let mut topics = Vec::new();
-    for t in &d.topics {
-        match TopicFilter::parse(t) {
-            Ok(f) => topics.push(f),
-            Err(e) => c.add(span.clone(), "ingest.topics", e),
-        }
-    }
-    if d.topics.is_empty() {
-        c.add(span, "ingest.topics", "give at least one topic filter");
-    }
-    let (host, port) = address?;
-    Some(IngestConfig {
-        host,
-        port,
-        client_id: d
-            .client_id
-            .clone()
-            .unwrap_or_else(|| "ganglion-ingest".to_string()),
-        topics,
-    })
 }

@@ -1,10 +1,12 @@
 //! [`Instance`]: one instantiated module, its store and its bindings, with a
 //! method per export. Each call gets a fresh CPU budget, and its outcome tells an
-//! ordinary error (a WIT `result`) apart from a trap.
+//! ordinary error (a WIT `result`) apart from a [`Fault`] that ends the instance:
+//! a trap, a CPU-deadline timeout, memory exhaustion or an exit.
 
-use super::ModuleState;
 use super::bindings::Module as ModuleBindings;
+use super::{Limits, ModuleState};
 use crate::message::Message;
+use std::fmt;
 use tokio::time::Instant;
 use wasmtime::Store;
 
@@ -13,6 +15,45 @@ use wasmtime::Store;
 #[error("the call ran past its deadline of {0} epoch ticks")]
 pub struct DeadlineExceeded(pub u64);
 
+/// What ended an instance during a call. After one, the instance must not be
+/// called again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// A trap: the trap code or the root cause.
+    Trap(String),
+    /// The call ran past its CPU deadline (in milliseconds).
+    Deadline {
+        /// The deadline.
+        deadline_ms: u128,
+    },
+    /// It trapped after a memory growth past its limit was refused.
+    OutOfMemory {
+        /// The limit.
+        limit_bytes: usize,
+        /// The trap that followed.
+        trap: String,
+    },
+    /// The guest called WASI `exit` with this code.
+    Exit(i32),
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Trap(t) => write!(f, "{t}"),
+            Fault::Deadline { deadline_ms } => {
+                write!(f, "the call ran past its CPU deadline of {deadline_ms} ms")
+            }
+            Fault::OutOfMemory { limit_bytes, trap } => write!(
+                f,
+                "growing its memory past the limit of {} MiB was refused, then {trap}",
+                limit_bytes / (1024 * 1024)
+            ),
+            Fault::Exit(code) => write!(f, "the module exited with code {code}"),
+        }
+    }
+}
+
 /// How a call into a module ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallOutcome {
@@ -20,28 +61,17 @@ pub enum CallOutcome {
     Done,
     /// It returned an error; the module is fine and can take the next call.
     GuestError(String),
-    /// It trapped (or ran out of time); the instance must not be called again.
-    Trap(String),
+    /// It trapped, ran out of time or memory, or exited: the instance must not
+    /// be called again.
+    Trap(Fault),
 }
 
-/// Describes a trap for an operator: the deadline, the trap code, or the root
-/// cause.
+/// Describes a trap for an operator: the trap code, or the root cause.
 fn describe_trap(e: &wasmtime::Error) -> String {
-    if let Some(d) = e.downcast_ref::<DeadlineExceeded>() {
-        return d.to_string();
-    }
     if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
         return format!("trap: {trap}");
     }
     e.root_cause().to_string()
-}
-
-fn outcome(result: Result<Result<(), String>, wasmtime::Error>) -> CallOutcome {
-    match result {
-        Ok(Ok(())) => CallOutcome::Done,
-        Ok(Err(e)) => CallOutcome::GuestError(e),
-        Err(e) => CallOutcome::Trap(describe_trap(&e)),
-    }
 }
 
 /// An instantiated module.
@@ -49,21 +79,54 @@ pub struct Instance {
     store: Store<ModuleState>,
     bindings: ModuleBindings,
     ticks: u64,
+    limits: Limits,
 }
 
 impl Instance {
-    pub(super) fn new(store: Store<ModuleState>, bindings: ModuleBindings, ticks: u64) -> Self {
+    pub(super) fn new(
+        store: Store<ModuleState>,
+        bindings: ModuleBindings,
+        ticks: u64,
+        limits: Limits,
+    ) -> Self {
         Instance {
             store,
             bindings,
             ticks,
+            limits,
         }
     }
 
-    /// Gives the next call a fresh CPU budget.
+    /// Gives the next call a fresh CPU budget, and forgets refused growths.
     fn arm_deadline(&mut self) {
-        self.store.data_mut().ticks_left = self.ticks;
+        let state = self.store.data_mut();
+        state.ticks_left = self.ticks;
+        state.limiter.growth_refused = false;
         self.store.set_epoch_deadline(1);
+    }
+
+    /// Tells an ordinary error apart from each kind of fault.
+    fn outcome(&self, result: Result<Result<(), String>, wasmtime::Error>) -> CallOutcome {
+        let e = match result {
+            Ok(Ok(())) => return CallOutcome::Done,
+            Ok(Err(e)) => return CallOutcome::GuestError(e),
+            Err(e) => e,
+        };
+        let fault = if e.downcast_ref::<DeadlineExceeded>().is_some() {
+            Fault::Deadline {
+                deadline_ms: self.limits.call_deadline.as_millis(),
+            }
+        } else if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Fault::Exit(exit.0)
+        } else if self.store.data().limiter.growth_refused {
+            Fault::OutOfMemory {
+                limit_bytes: self.limits.memory_bytes,
+                trap: describe_trap(&e),
+            }
+        } else {
+            Fault::Trap(describe_trap(&e))
+        };
+        CallOutcome::Trap(fault)
     }
 
     /// Calls `init(config)`.
@@ -74,7 +137,7 @@ impl Instance {
             .ganglion_module_guest()
             .call_init(&mut self.store, config)
             .await;
-        outcome(r)
+        self.outcome(r)
     }
 
     /// Calls `on-message(input, msg)`.
@@ -85,7 +148,7 @@ impl Instance {
             .ganglion_module_guest()
             .call_on_message(&mut self.store, input, msg)
             .await;
-        outcome(r)
+        self.outcome(r)
     }
 
     /// Calls `on-timer(id)`.
@@ -96,7 +159,7 @@ impl Instance {
             .ganglion_module_guest()
             .call_on_timer(&mut self.store, id)
             .await;
-        outcome(r)
+        self.outcome(r)
     }
 
     /// Takes what the module sent since the last take, with the outputs. After

@@ -2,10 +2,12 @@
 //! [`Linker`] that provides the module world's imports, and loading components
 //! into [`LoadedComponent`]s that instances are made from.
 //!
-//! CPU time is bounded with epoch interruption: an [`EpochTicker`] advances the
-//! engine's epoch every [`EPOCH_TICK`], and each call may use a budget of ticks,
-//! yielding to the async executor at every tick. Memory is bounded per store by a
-//! resource limiter.
+//! CPU time is bounded with epoch interruption: an [`EpochTicker`] thread
+//! advances the engine's epoch every [`EPOCH_TICK`], and each call may use a
+//! budget of ticks, yielding to the async executor at every tick. The ticker is
+//! a thread of its own, not a task: guests that spin on every worker of the
+//! executor would otherwise starve the clock that is meant to stop them. Memory
+//! is bounded per store by a resource limiter.
 
 pub mod bindings;
 mod instance;
@@ -13,7 +15,7 @@ mod state;
 pub mod storage;
 mod timers;
 
-pub use instance::{CallOutcome, DeadlineExceeded, Instance};
+pub use instance::{CallOutcome, DeadlineExceeded, Fault, Instance};
 pub use state::{MAX_SENDS_PER_CALL, ModuleState};
 pub use timers::{MAX_TIMERS, MIN_TIMER_INTERVAL_MS};
 
@@ -28,13 +30,22 @@ use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, UpdateDeadline};
 /// How often the engine's epoch advances: the granularity of CPU deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// The default memory limit of a module instance (`memory-mib`): 64 MiB, so
+/// that a dozen modules at their limits still fit a 1 GB device.
+pub const DEFAULT_MEMORY_BYTES: usize = 64 * 1024 * 1024;
+/// The default CPU deadline of one call (`cpu-deadline-ms`).
+pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(1);
+
 /// The resource limits of one module instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// The most linear memory the instance may have, in bytes.
+    /// The most linear memory the instance may have, in bytes (per linear
+    /// memory). A growth beyond it is refused: `memory.grow` returns -1, which a
+    /// Rust guest turns into an allocation failure (and usually an abort).
     pub memory_bytes: usize,
     /// The most wall time one call into the module may run (measured in epoch
-    /// ticks), before it is ended with a trap.
+    /// ticks), before it is ended with a trap. A call that spins is ended
+    /// within this deadline plus one [`EPOCH_TICK`].
     pub call_deadline: Duration,
 }
 
@@ -42,8 +53,8 @@ impl Default for Limits {
     /// 64 MiB of memory and a 1 s deadline per call.
     fn default() -> Self {
         Limits {
-            memory_bytes: 64 * 1024 * 1024,
-            call_deadline: Duration::from_secs(1),
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            call_deadline: DEFAULT_CALL_DEADLINE,
         }
     }
 }
@@ -208,22 +219,43 @@ impl Runtime {
         store.data_mut().ticks_left = budget;
         store.set_epoch_deadline(1);
         let bindings = component.pre.instantiate_async(&mut store).await?;
-        Ok(Instance::new(store, bindings, budget))
+        Ok(Instance::new(store, bindings, budget, limits))
     }
 
-    /// Starts the task that advances the epoch. Dropping the returned handle
-    /// stops it.
-    pub fn start_epoch_ticker(&self) -> EpochTicker {
+    /// Starts the thread that advances the epoch. Dropping the returned
+    /// handle stops it.
+    pub fn start_epoch_ticker(&self) -> Result<EpochTicker, RuntimeError> {
         let engine = self.engine.clone();
-        let task = tokio::spawn(async move {
-            let mut interval = tokio::time::interval(EPOCH_TICK);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                interval.tick().await;
-                engine.increment_epoch();
-            }
-        });
-        EpochTicker { task }
+        // A rendezvous channel that nothing is sent on: dropping the sender
+        // wakes the thread and ends it.
+        let (stop, stopped) = std::sync::mpsc::sync_channel::<()>(0);
+        let thread = std::thread::Builder::new()
+            .name("ganglion-epoch".to_string())
+            .spawn(move || tick(&engine, &stopped))
+            .map_err(|e| RuntimeError(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(EpochTicker {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`], on a fixed schedule that
+/// skips the ticks it missed, until `stopped` disconnects.
+fn tick(engine: &Engine, stopped: &std::sync::mpsc::Receiver<()>) {
+    let mut next = std::time::Instant::now() + EPOCH_TICK;
+    loop {
+        let now = std::time::Instant::now();
+        match stopped.recv_timeout(next.saturating_duration_since(now)) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        engine.increment_epoch();
+        next += EPOCH_TICK;
+        let now = std::time::Instant::now();
+        if next <= now {
+            next = now + EPOCH_TICK;
+        }
     }
 }
 
@@ -233,13 +265,19 @@ pub fn deadline_ticks(deadline: Duration) -> u64 {
     u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
 }
 
-/// Advances the engine's epoch while it lives.
+/// Advances the engine's epoch, on a thread of its own, while it lives.
 pub struct EpochTicker {
-    task: tokio::task::JoinHandle<()>,
+    stop: Option<std::sync::mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.task.abort();
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the epoch ticker thread panicked");
+        }
     }
 }

@@ -16,12 +16,65 @@ pub const MAX_OUTPUT_NAME: usize = 128;
 /// Log lines from a module are cut to this many bytes.
 pub const MAX_LOG_LINE: usize = 4096;
 
+/// A store's resource limits, remembering whether a memory growth was refused,
+/// so that the trap which usually follows can be reported as memory exhaustion.
+pub(crate) struct Limiter {
+    limits: StoreLimits,
+    /// A growth was refused since the current call began.
+    pub(crate) growth_refused: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if !allowed {
+            self.growth_refused = true;
+        }
+        Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.growth_refused = true;
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
 /// The per-store state of one module instance.
 pub struct ModuleState {
     module: Arc<str>,
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limiter: Limiter,
     /// Messages the current call sent, with their outputs.
     pub(crate) outbox: Vec<(String, Message)>,
     /// The module's timers.
@@ -46,7 +99,10 @@ impl ModuleState {
             module,
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
-            limits,
+            limiter: Limiter {
+                limits,
+                growth_refused: false,
+            },
             outbox: Vec::new(),
             timers: Timers::default(),
             ticks_left: 0,
@@ -61,7 +117,7 @@ impl ModuleState {
     }
 
     pub(crate) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
-        &mut self.limits
+        &mut self.limiter
     }
 }
 

@@ -15,6 +15,7 @@ pub mod queue;
 use crate::message::now_ms;
 use crate::router::UpstreamMessage;
 use queue::{Admission, QueueKey, QueuedMessage, Quota, key_priority, queue_key};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -261,10 +262,28 @@ impl Store {
         limit: usize,
         skip: impl Fn(&QueueKey) -> bool,
     ) -> Result<(Vec<(QueueKey, QueuedMessage)>, u64), StoreError> {
+        self.next_batch_after(None, limit, skip)
+    }
+
+    /// Like [`Store::next_batch`], starting after `after` (a sender that knows
+    /// what it has already handed out need not scan past it again).
+    pub fn next_batch_after(
+        &mut self,
+        after: Option<QueueKey>,
+        limit: usize,
+        skip: impl Fn(&QueueKey) -> bool,
+    ) -> Result<(Vec<(QueueKey, QueuedMessage)>, u64), StoreError> {
+        let start = match after {
+            Some(key) => Bound::Excluded(key),
+            None => Bound::Unbounded,
+        };
         let now = now_ms();
         let mut out = Vec::new();
         let mut expired = Vec::new();
-        for entry in self.upstream.iter() {
+        for entry in self
+            .upstream
+            .range::<QueueKey, _>((start, Bound::Unbounded))
+        {
             if out.len() >= limit {
                 break;
             }

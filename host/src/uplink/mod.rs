@@ -9,12 +9,15 @@
 
 pub mod backoff;
 pub mod publish;
+pub mod tls;
 
 use backoff::Backoff;
 use rumqttc::Outgoing;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PubAckReason};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use rumqttc::{TlsConfiguration, Transport};
 use std::time::Duration;
+use tls::{TlsError, TlsSettings};
 use tokio::sync::{mpsc, watch};
 
 /// How many events wait for the `$upstream` task.
@@ -31,6 +34,8 @@ pub struct UplinkConfig {
     pub device_id: String,
     /// User name and password, if the broker wants them.
     pub credentials: Option<(String, String)>,
+    /// TLS (`mqtts://`), if the connection is secured.
+    pub tls: Option<TlsSettings>,
     /// How many messages may be published and not yet acknowledged.
     pub in_flight: u16,
     /// The MQTT keep-alive interval.
@@ -53,15 +58,21 @@ pub struct UplinkUrlError {
 }
 
 impl UplinkConfig {
-    /// A configuration for `mqtt://host[:port]` (port 1883 by default).
+    /// A configuration for `mqtt://host[:port]` (port 1883 by default) or
+    /// `mqtts://host[:port]` (TLS, port 8883 by default, checked against the
+    /// system's roots until [`TlsSettings`] say otherwise).
     pub fn from_url(url: &str, device_id: &str) -> Result<UplinkConfig, UplinkUrlError> {
         let bad = |reason: &str| UplinkUrlError {
             url: url.to_string(),
             reason: reason.to_string(),
         };
-        let rest = url
-            .strip_prefix("mqtt://")
-            .ok_or_else(|| bad("it must start with mqtt://"))?;
+        let (rest, tls, default_port) = if let Some(rest) = url.strip_prefix("mqtt://") {
+            (rest, None, 1883)
+        } else if let Some(rest) = url.strip_prefix("mqtts://") {
+            (rest, Some(TlsSettings::default()), 8883)
+        } else {
+            return Err(bad("it must start with mqtt:// or mqtts://"));
+        };
         let rest = rest.trim_end_matches('/');
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, p)) => (
@@ -69,7 +80,7 @@ impl UplinkConfig {
                 p.parse::<u16>()
                     .map_err(|_| bad("the port is not a number from 1 to 65535"))?,
             ),
-            None => (rest, 1883),
+            None => (rest, default_port),
         };
         if host.is_empty() || port == 0 {
             return Err(bad("it needs a host and a port"));
@@ -87,13 +98,16 @@ impl UplinkConfig {
             port,
             device_id: device_id.to_string(),
             credentials: None,
+            tls,
             in_flight: DEFAULT_IN_FLIGHT,
             keep_alive: Duration::from_secs(30),
             backoff: Backoff::default(),
         })
     }
 
-    fn options(&self) -> MqttOptions {
+    /// The rumqttc options for one connection attempt (this reads the TLS
+    /// files, so that renewed certificates are used).
+    pub fn options(&self) -> Result<MqttOptions, TlsError> {
         let mut options = MqttOptions::new(&self.device_id, &self.host, self.port);
         options
             .set_keep_alive(self.keep_alive)
@@ -102,7 +116,11 @@ impl UplinkConfig {
         if let Some((user, password)) = &self.credentials {
             options.set_credentials(user, password);
         }
-        options
+        if let Some(tls) = &self.tls {
+            let config = tls::client_config(tls)?;
+            options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
+        }
+        Ok(options)
     }
 }
 
@@ -169,51 +187,21 @@ pub async fn run(
     let mut failures = 0u32;
     loop {
         generation += 1;
-        let (client, mut eventloop) =
-            AsyncClient::new(config.options(), usize::from(config.in_flight) + 8);
-        let reason = loop {
-            let event = tokio::select! {
-                _ = shutdown.changed() => return,
-                event = eventloop.poll() => event,
-            };
-            let report = match event {
-                Ok(Event::Incoming(Packet::ConnAck(ack)))
-                    if ack.code == ConnectReturnCode::Success =>
-                {
-                    failures = 0;
-                    tracing::info!(host = %config.host, port = config.port, "connected to the cloud broker");
-                    Some(LinkEvent::Connected {
-                        generation,
-                        client: client.clone(),
-                    })
-                }
-                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                    break format!("the broker refused the connection: {:?}", ack.code);
-                }
-                Ok(Event::Incoming(Packet::PubAck(ack))) if ack_ok(ack.reason) => {
-                    Some(LinkEvent::Acked {
-                        generation,
-                        pkid: ack.pkid,
-                    })
-                }
-                Ok(Event::Incoming(Packet::PubAck(ack))) => Some(LinkEvent::Refused {
+        let reason = match config.options() {
+            Ok(options) => {
+                connection(
+                    &config,
+                    options,
                     generation,
-                    pkid: ack.pkid,
-                    reason: format!("{:?}", ack.reason),
-                }),
-                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                    Some(LinkEvent::Sent { generation, pkid })
-                }
-                Ok(_) => None,
-                Err(e) => break e.to_string(),
-            };
-            if let Some(report) = report
-                && events.send(report).await.is_err()
-            {
-                return;
+                    &events,
+                    &mut shutdown,
+                    &mut failures,
+                )
+                .await
             }
+            Err(e) => Some(e.to_string()),
         };
-        drop(eventloop);
+        let Some(reason) = reason else { return };
         let retry_in = config.backoff.delay(failures, backoff::jitter());
         failures = failures.saturating_add(1);
         tracing::warn!(host = %config.host, port = config.port, "cloud connection down: {reason}; retrying in {retry_in:?}");
@@ -231,6 +219,58 @@ pub async fn run(
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = tokio::time::sleep(retry_in) => {}
+        }
+    }
+}
+
+/// One connection, until it fails (`Some(reason)`) or the gateway stops.
+async fn connection(
+    config: &UplinkConfig,
+    options: MqttOptions,
+    generation: u64,
+    events: &mpsc::Sender<LinkEvent>,
+    shutdown: &mut watch::Receiver<bool>,
+    failures: &mut u32,
+) -> Option<String> {
+    let (client, mut eventloop) = AsyncClient::new(options, usize::from(config.in_flight) + 8);
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.changed() => return None,
+            event = eventloop.poll() => event,
+        };
+        let report = match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) if ack.code == ConnectReturnCode::Success => {
+                *failures = 0;
+                tracing::info!(host = %config.host, port = config.port, "connected to the cloud broker");
+                Some(LinkEvent::Connected {
+                    generation,
+                    client: client.clone(),
+                })
+            }
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                return Some(format!("the broker refused the connection: {:?}", ack.code));
+            }
+            Ok(Event::Incoming(Packet::PubAck(ack))) if ack_ok(ack.reason) => {
+                Some(LinkEvent::Acked {
+                    generation,
+                    pkid: ack.pkid,
+                })
+            }
+            Ok(Event::Incoming(Packet::PubAck(ack))) => Some(LinkEvent::Refused {
+                generation,
+                pkid: ack.pkid,
+                reason: format!("{:?}", ack.reason),
+            }),
+            Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                Some(LinkEvent::Sent { generation, pkid })
+            }
+            Ok(_) => None,
+            Err(e) => return Some(e.to_string()),
+        };
+        if let Some(report) = report
+            && events.send(report).await.is_err()
+        {
+            return None;
         }
     }
 }

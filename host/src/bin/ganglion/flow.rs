@@ -79,6 +79,9 @@ impl Flow {
                 "not connected"
             }
         );
+        if let (false, Some(why)) = (q.connected, &q.link_error) {
+            println!("  cloud link down: {why}");
+        }
         if snap.unrouted > 0 {
             println!("  unrouted  {:>34} (matched no route)", snap.unrouted);
         }

@@ -1,6 +1,7 @@
 //! trapper (test module): forwards each message out of `output1`, except that a
-//! body of `trap` makes it trap (a panic, which aborts) after sending, and a body
-//! of `fail` makes `on-message` return an error.
+//! body of `trap` makes it trap (a panic, which aborts) after sending, a body of
+//! `fail` makes `on-message` return an error, and a body of `exit` makes it exit
+//! cleanly (`std::process::exit(0)`, WASI's `exit`) after sending.
 
 use ganglion_sdk::{Config, Message, Module, export_module, send};
 
@@ -17,6 +18,7 @@ impl Module for Trapper {
         match msg.body() {
             b"trap" => panic!("asked to trap"),
             b"fail" => Err("asked to fail".to_string()),
+            b"exit" => std::process::exit(0),
             _ => Ok(()),
         }
     }

@@ -1,0 +1,163 @@
+//! `ganglion run`: the daemon. The cloud connection comes from the manifest's
+//! `[upstream]` table, and the command line (or its environment variables)
+//! overrides it piece by piece.
+
+use crate::flow;
+use anyhow::{Context, Result};
+use clap::Args;
+use ganglion::manifest::DEFAULT_DEVICE_ID;
+use ganglion::uplink::UplinkConfig;
+use ganglion::uplink::tls::ClientCert;
+use ganglion::{Gateway, GatewayOptions, Manifest};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tracing_subscriber::EnvFilter;
+
+/// The flags of `ganglion run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// The deployment manifest (TOML).
+    #[arg(long, short)]
+    manifest: PathBuf,
+    /// Seconds between flow summaries; 0 turns the live display off.
+    #[arg(long, default_value_t = 2)]
+    flow_every: u64,
+    /// Where the gateway keeps its state (the `$upstream` queue, module
+    /// storage); created if missing.
+    #[arg(long, env = "GANGLION_DATA_DIR", default_value = "ganglion-data")]
+    data_dir: PathBuf,
+    /// The cloud broker, as mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS).
+    /// Overrides the manifest's [upstream] url. Without either, `$upstream`
+    /// messages wait in the queue.
+    #[arg(long, env = "GANGLION_UPSTREAM")]
+    upstream: Option<String>,
+    /// This gateway's id on the cloud broker (client id and topic prefix);
+    /// `ganglion` unless the manifest says otherwise.
+    #[arg(long, env = "GANGLION_DEVICE_ID")]
+    device_id: Option<String>,
+    /// PEM file with the CA certificates for the broker (mqtts://); the
+    /// system's roots if not given.
+    #[arg(long, env = "GANGLION_CA_FILE")]
+    ca_file: Option<PathBuf>,
+    /// PEM client certificate, for X.509 authentication (with --key-file).
+    #[arg(long, env = "GANGLION_CERT_FILE", requires = "key_file")]
+    cert_file: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    #[arg(long, env = "GANGLION_KEY_FILE", requires = "cert_file")]
+    key_file: Option<PathBuf>,
+    /// User name for the broker. The password comes from the environment
+    /// variable GANGLION_PASSWORD only, so that it never shows in the process
+    /// list.
+    #[arg(long, env = "GANGLION_USERNAME")]
+    username: Option<String>,
+}
+
+/// The uplink: the manifest's, with the command line's overrides.
+fn uplink(args: &RunArgs, manifest: &Manifest) -> Result<Option<UplinkConfig>> {
+    let device_id = args
+        .device_id
+        .clone()
+        .or_else(|| manifest.upstream.as_ref().map(|u| u.device_id.clone()))
+        .unwrap_or_else(|| DEFAULT_DEVICE_ID.to_string());
+    let mut config = match (&args.upstream, &manifest.upstream) {
+        (Some(url), _) => UplinkConfig::from_url(url, &device_id)?,
+        (None, Some(from_manifest)) => {
+            let mut c = from_manifest.clone();
+            c.device_id = device_id;
+            c
+        }
+        (None, None) => return Ok(None),
+    };
+    if let Some(user) = &args.username {
+        let password = std::env::var("GANGLION_PASSWORD").unwrap_or_default();
+        config.credentials = Some((user.clone(), password));
+    }
+    let tls_flags = args.ca_file.is_some() || args.cert_file.is_some();
+    match config.tls.as_mut() {
+        Some(tls) => {
+            if let Some(ca) = &args.ca_file {
+                tls.ca_file = Some(ca.clone());
+            }
+            if let (Some(cert), Some(key)) = (&args.cert_file, &args.key_file) {
+                tls.client_cert = Some(ClientCert {
+                    cert_file: cert.clone(),
+                    key_file: key.clone(),
+                });
+            }
+            ganglion::uplink::tls::client_config(tls)?;
+        }
+        None if tls_flags => {
+            anyhow::bail!("--ca-file and --cert-file need an mqtts:// upstream address")
+        }
+        None => {}
+    }
+    Ok(Some(config))
+}
+
+/// Runs the gateway until Ctrl-C or SIGTERM.
+pub fn run(args: &RunArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("GANGLION_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: &RunArgs) -> Result<()> {
+    let manifest_path: &Path = &args.manifest;
+    let manifest = Manifest::load(manifest_path)?;
+    let mut options = GatewayOptions::new(&args.data_dir);
+    options.uplink = uplink(args, &manifest)?;
+    let mut gateway = Gateway::start_with(&manifest, &options).await?;
+    for (module, why) in gateway.failed_to_start() {
+        tracing::error!(module = %module, "did not start: {why}");
+    }
+    tracing::info!(
+        modules = manifest.modules.len(),
+        routes = manifest.routes.len(),
+        "gateway running on {}; Ctrl-C stops it",
+        manifest_path.display()
+    );
+    let flow_every = args.flow_every;
+    let mut display = (flow_every > 0).then(|| flow::spawn(gateway.subscribe_upstream()));
+    let mut ticks = tokio::time::interval(Duration::from_secs(flow_every.max(1)));
+    ticks.tick().await;
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            result = &mut signal => {
+                result?;
+                break;
+            }
+            _ = ticks.tick(), if display.is_some() => {
+                if let Some(d) = display.as_mut() {
+                    d.summary(&gateway.metrics());
+                }
+            }
+        }
+    }
+    tracing::info!("stopping");
+    let last = gateway.shutdown().await;
+    if let Some(d) = display {
+        d.finish(&last).await;
+    }
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_signal() -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C"),
+        _ = term.recv() => Ok(()),
+    }
+}

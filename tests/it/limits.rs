@@ -1,0 +1,155 @@
+//! Per-module limits from the manifest: a call that spins is ended at its CPU
+//! deadline, a module that grows its memory past its limit is refused, and each
+//! is reported and restarted with backoff while a healthy module beside it keeps
+//! working. These run in real time: the epoch ticker is a real clock.
+
+use crate::lifecycle::{deploy, module, to};
+use crate::support::{body, collect_until};
+use ganglion::Gateway;
+use ganglion::metrics::{ExitReason, ModuleStatus};
+use ganglion::runtime::EPOCH_TICK;
+use ganglion_tests::artifacts::{HOG, RELAY, SPINNER};
+use std::time::Duration;
+use tokio::time::Instant;
+
+const WAIT: Duration = Duration::from_secs(30);
+/// Scheduling noise allowed on a loaded two-core machine, on top of the
+/// promised bound.
+const SLACK: Duration = Duration::from_millis(250);
+
+/// Polls module `name` every millisecond until `done` says so, or fails.
+async fn wait_for(gw: &Gateway, name: &str, what: &str, done: impl Fn(&ModuleView) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let m = module(gw, name);
+        if done(&m) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: timed out waiting for {what}: {m:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+type ModuleView = ganglion::metrics::ModuleSnapshot;
+
+// One thread on purpose: the spinning call yields at every epoch tick, so the
+// module beside it keeps working even without a second worker.
+#[tokio::test(flavor = "current_thread")]
+async fn an_infinite_loop_is_ended_within_its_deadline_plus_a_tick_and_restarted() {
+    let deadline = Duration::from_millis(300);
+    let dir = tempfile::tempdir().unwrap();
+    let m = deploy(
+        dir.path(),
+        &[
+            (
+                "spinner",
+                SPINNER,
+                "cpu-deadline-ms = 300\nrestart-backoff-base-ms = 50",
+            ),
+            ("relay", RELAY, ""),
+            (
+                "stuck",
+                SPINNER,
+                "config = { spin-in-init = \"true\" }\ncpu-deadline-ms = 50\nrestart-policy = \"never\"",
+            ),
+        ],
+    );
+    let mut gw = Gateway::start(&m, &dir.path().join("data")).await.unwrap();
+    let failed = gw.failed_to_start().to_vec();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, "stuck");
+    assert!(
+        failed[0].1.contains("CPU deadline of 50 ms"),
+        "{}",
+        failed[0].1
+    );
+    assert_eq!(module(&gw, "stuck").status, ModuleStatus::Failed);
+
+    let mut up = gw.subscribe_upstream();
+    let start = Instant::now();
+    // A task of its own observes, since on one thread the test's own future is
+    // polled only between batches of task polls.
+    let observer = tokio::spawn(async move {
+        let got = collect_until(&mut up, WAIT, |g| !g.is_empty()).await;
+        (body(&got[0]), start.elapsed(), up)
+    });
+    gw.inject("dev", to("spinner", "spin")).await.unwrap();
+    gw.inject("dev", to("relay", "beside")).await.unwrap();
+    let (first, when, mut up) = observer.await.unwrap();
+    assert_eq!(first, "beside");
+    assert!(
+        when < deadline,
+        "the module beside it answered while the spinner spun, after {when:?}"
+    );
+    wait_for(&gw, "spinner", "the deadline", |m| m.exit_reason.is_some()).await;
+    let took = start.elapsed();
+    assert!(
+        took >= deadline && took <= deadline + EPOCH_TICK + SLACK,
+        "ended after {took:?}, for a deadline of {deadline:?}"
+    );
+    let s = module(&gw, "spinner");
+    match &s.exit_reason {
+        Some(ExitReason::Deadline(d)) => assert!(d.contains("300 ms"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    wait_for(&gw, "spinner", "the restart", |m| {
+        m.status == ModuleStatus::Running && m.restarts == 1
+    })
+    .await;
+    gw.inject("dev", to("spinner", "after")).await.unwrap();
+    let got = collect_until(&mut up, WAIT, |g| !g.is_empty()).await;
+    assert_eq!(body(&got[0]), "after", "the new instance works");
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_growth_past_the_limit_is_refused_reported_and_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = deploy(
+        dir.path(),
+        &[
+            ("hog", HOG, "memory-mib = 8\nrestart-backoff-base-ms = 50"),
+            ("relay", RELAY, ""),
+        ],
+    );
+    let mut gw = Gateway::start(&m, &dir.path().join("data")).await.unwrap();
+    assert!(
+        gw.failed_to_start().is_empty(),
+        "{:?}",
+        gw.failed_to_start()
+    );
+    let mut up = gw.subscribe_upstream();
+    // A growth that fits is granted; one past the limit is refused, and a module
+    // that checks its allocation carries on.
+    for ask in ["try:4", "try:16"] {
+        gw.inject("dev", to("hog", ask)).await.unwrap();
+    }
+    let got = collect_until(&mut up, WAIT, |g| g.len() >= 2).await;
+    let answers: Vec<String> = got.iter().map(body).collect();
+    assert_eq!(answers, ["granted", "refused"]);
+    assert_eq!(module(&gw, "hog").traps, 0);
+
+    // One that does not check aborts, which is reported as memory exhaustion.
+    gw.inject("dev", to("hog", "bomb")).await.unwrap();
+    gw.inject("dev", to("relay", "beside")).await.unwrap();
+    wait_for(&gw, "hog", "the bomb", |m| m.exit_reason.is_some()).await;
+    let s = module(&gw, "hog");
+    match &s.exit_reason {
+        Some(ExitReason::OutOfMemory(d)) => assert!(d.contains("8 MiB"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    wait_for(&gw, "hog", "the restart", |m| {
+        m.status == ModuleStatus::Running && m.restarts == 1
+    })
+    .await;
+    gw.inject("dev", to("hog", "try:4")).await.unwrap();
+    let got = collect_until(&mut up, WAIT, |g| g.iter().any(|m| body(m) == "granted")).await;
+    assert!(
+        got.iter().any(|m| body(m) == "beside"),
+        "the module beside it kept working"
+    );
+    gw.shutdown().await;
+}
