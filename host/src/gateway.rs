@@ -6,19 +6,23 @@
 //! current call. When the instances and the gateway drop their senders the
 //! router ends, and when the router drops its sender the upstream task ends.
 
+use crate::agent::{self, AgentIo};
 use crate::ingest;
-use crate::manifest::{DesiredStatus, Manifest};
+use crate::manifest::{DEFAULT_DEVICE_ID, DesiredStatus, Manifest};
 use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stamp_from_device};
 use crate::metrics::{Metrics, MetricsSnapshot, ModuleStatus};
 use crate::router::{Envelope, ModuleInbox, Producer, ROUTER_QUEUE, Router, UpstreamMessage};
 use crate::runtime::storage::ModuleStorage;
+use crate::runtime::twin::{ModuleTwin, REPORTED_CHANGES, SharedTwin};
 use crate::runtime::{EpochTicker, LoadError, Runtime, RuntimeError};
 use crate::store::{Store, StoreConfig, StoreError};
-use crate::supervisor::{self, InstanceIo, InstanceSpec};
-use crate::uplink::{self, LINK_EVENTS, UplinkConfig};
+use crate::supervisor::{self, CONTROL_QUEUE, InstanceIo, InstanceSpec};
+use crate::twin::{DEVICE_TWIN_ID, TwinError, TwinStore};
+use crate::uplink::{self, CONTROL_EVENTS, LINK_EVENTS, UplinkConfig};
 use crate::upstream::{self, UpstreamIo};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -40,6 +44,9 @@ pub enum GatewayError {
     /// The data directory could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A stored twin could not be read.
+    #[error(transparent)]
+    Twin(#[from] TwinError),
     /// An injected message is over the size limit.
     #[error(
         "message from device `{device}` is {size} bytes, over the limit of {MAX_MESSAGE_BYTES}"
@@ -84,6 +91,7 @@ pub struct Gateway {
     upstream_task: JoinHandle<()>,
     link_task: Option<JoinHandle<()>>,
     ingest_task: Option<JoinHandle<()>>,
+    agent_task: JoinHandle<()>,
     metrics: Arc<Metrics>,
     observers: broadcast::Sender<UpstreamMessage>,
     first_observer: Option<broadcast::Receiver<UpstreamMessage>>,
@@ -116,11 +124,25 @@ impl Gateway {
             },
         )?;
         let runtime = Arc::new(Runtime::new()?);
+        let twin_store = TwinStore::open(store.db())?;
+        let mut twins: BTreeMap<String, SharedTwin> = BTreeMap::new();
+        twins.insert(
+            DEVICE_TWIN_ID.to_string(),
+            Arc::new(Mutex::new(twin_store.load(DEVICE_TWIN_ID)?)),
+        );
+        let (changes_tx, changes_rx) = mpsc::channel(REPORTED_CHANGES);
         let mut specs = Vec::with_capacity(manifest.modules.len());
         for module in &manifest.modules {
             let component = runtime.load_file(&module.name, &module.path)?;
             let storage = ModuleStorage::open(store.db(), &module.name, module.storage_quota)
                 .map_err(StoreError::from)?;
+            let doc: SharedTwin = Arc::new(Mutex::new(twin_store.load(&module.name)?));
+            twins.insert(module.name.clone(), doc.clone());
+            let twin = ModuleTwin {
+                id: Arc::from(module.name.as_str()),
+                doc,
+                changes: changes_tx.clone(),
+            };
             specs.push(InstanceSpec {
                 name: Arc::from(module.name.as_str()),
                 component,
@@ -128,8 +150,10 @@ impl Gateway {
                 limits: module.limits,
                 restart: module.restart,
                 storage: Some(storage),
+                twin: Some(twin),
             });
         }
+        drop(changes_tx);
         let ticker = runtime.start_epoch_ticker()?;
         let metrics = Arc::new(Metrics::new(
             manifest.modules.iter().map(|m| m.name.as_str()),
@@ -146,6 +170,7 @@ impl Gateway {
         let mut inboxes = Vec::with_capacity(specs.len());
         let mut instances = Vec::with_capacity(specs.len());
         let mut starts = Vec::with_capacity(specs.len());
+        let mut controls = HashMap::new();
         for ((spec, module_metrics), module) in specs
             .into_iter()
             .zip(metrics.modules.iter())
@@ -169,8 +194,11 @@ impl Gateway {
             }
             let (started, started_rx) = oneshot::channel();
             starts.push((spec.name.to_string(), started_rx));
+            let (control_tx, control) = mpsc::channel(CONTROL_QUEUE);
+            controls.insert(spec.name.to_string(), control_tx);
             let io = InstanceIo {
                 inbox,
+                control,
                 router: router_tx.clone(),
                 metrics: module_metrics.clone(),
                 shutdown: shutdown_rx.clone(),
@@ -180,17 +208,39 @@ impl Gateway {
         }
         let router = Router::new(&manifest.routes, inboxes, upstream_tx, metrics.clone());
         let router = tokio::spawn(router.run(router_rx));
-        let (link, link_task) = match options.uplink.as_ref().or(manifest.upstream.as_ref()) {
+        let uplink_config = options.uplink.as_ref().or(manifest.upstream.as_ref());
+        let (link, control_link, link_task) = match uplink_config {
             Some(config) => {
                 let (tx, rx) = mpsc::channel(LINK_EVENTS);
-                let task = tokio::spawn(uplink::run(config.clone(), tx, shutdown_rx.clone()));
+                let (control_tx, control_rx) = mpsc::channel(CONTROL_EVENTS);
+                let task = tokio::spawn(uplink::run(
+                    config.clone(),
+                    tx,
+                    control_tx,
+                    shutdown_rx.clone(),
+                ));
                 (
                     Some((rx, config.device_id.clone(), config.in_flight)),
+                    Some(control_rx),
                     Some(task),
                 )
             }
-            None => (None, None),
+            None => (None, None, None),
         };
+        let agent_task = tokio::spawn(agent::run(AgentIo {
+            device: uplink_config
+                .map(|c| c.device_id.clone())
+                .unwrap_or_else(|| DEFAULT_DEVICE_ID.to_string()),
+            twins,
+            store: twin_store,
+            controls,
+            link: control_link,
+            changes: changes_rx,
+            router: router_tx.clone(),
+            ids: ids.clone(),
+            metrics: metrics.clone(),
+            shutdown: shutdown_rx.clone(),
+        }));
         let ingest_task = manifest.ingest.clone().map(|config| {
             tokio::spawn(ingest::run(
                 config,
@@ -225,6 +275,7 @@ impl Gateway {
             upstream_task,
             link_task,
             ingest_task,
+            agent_task,
             metrics,
             observers,
             first_observer: Some(first_observer),
@@ -285,6 +336,9 @@ impl Gateway {
             && let Err(e) = task.await
         {
             tracing::error!("the ingest session ended abnormally: {e}");
+        }
+        if let Err(e) = (&mut self.agent_task).await {
+            tracing::error!("the agent ended abnormally: {e}");
         }
         for task in self.instances.drain(..) {
             if let Err(e) = task.await {

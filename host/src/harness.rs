@@ -77,6 +77,7 @@ impl ModuleHarness {
                 &component,
                 Limits::default(),
                 Some(storage),
+                None,
             )
             .await
             .map_err(|e| HarnessError::Instantiate {

@@ -8,7 +8,7 @@
 //! session is persistent, so whatever the gateway had not acknowledged when it
 //! stopped or crashed, the broker delivers again when it comes back.
 
-use crate::message::{IdGenerator, Message, new_message, stamp_from_device};
+use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, new_message, stamp_from_device};
 use crate::receipt::Receipt;
 use crate::router::{Envelope, Producer};
 use crate::uplink::backoff::{self, Backoff};
@@ -19,6 +19,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
+
+/// The largest packet ingest takes from the local broker.
+pub const MAX_LEAF_PACKET: u32 = (MAX_MESSAGE_BYTES + 64 * 1024) as u32;
 
 /// How many QoS 1 messages may wait for their acknowledgement.
 pub const PENDING_ACKS: u16 = 256;
@@ -174,6 +177,9 @@ async fn connection(
         .set_session_expiry_interval(Some(u32::MAX))
         .set_manual_acks(true)
         .set_receive_maximum(Some(PENDING_ACKS))
+        // Room for the largest message a route takes, with its properties;
+        // the broker does not send larger ones.
+        .set_max_packet_size(Some(MAX_LEAF_PACKET))
         .set_keep_alive(Duration::from_secs(30));
     let (client, mut eventloop) =
         AsyncClient::new(options, usize::from(PENDING_ACKS) + config.topics.len());

@@ -14,29 +14,38 @@
 //! - [`router`]: the task that owns the routing table and delivers messages.
 //! - [`gateway`]: starts and stops all of the above for one manifest.
 //! - [`ingest`]: leaf devices' messages from the local MQTT broker.
+//! - [`agent`]: cloud control: twins stored and published, direct methods,
+//!   the status document.
 //! - [`harness`]: one module driven directly, for module tests and benchmarks.
 //! - [`store`]: the sled database: the durable `$upstream` queue.
+//! - [`twin`]: device and module twins: desired and reported properties,
+//!   merge patches, Azure's limits, and their store in sled.
 //! - [`upstream`]: the task that owns the queue: accepts messages into it and
 //!   publishes them over the [`uplink`], the MQTT session to the cloud.
 //! - [`message`]: the message type and the system properties the host owns.
 //! - [`receipt`]: how a producer learns that every copy of its message is safe.
 //! - [`metrics`]: counters per route and module.
+//! - [`operator`]: the operator's tools over the cloud broker: twins, direct
+//!   methods, status and the live monitor (`ganglion twin`, `invoke`, ...).
 //!
 //! The `ganglion` binary (`src/bin/ganglion.rs`) is a thin command line over
 //! [`gateway::Gateway`].
 
+pub mod agent;
 pub mod gateway;
 pub mod harness;
 pub mod ingest;
 pub mod manifest;
 pub mod message;
 pub mod metrics;
+pub mod operator;
 pub mod receipt;
 pub mod route;
 pub mod router;
 pub mod runtime;
 pub mod store;
 pub mod supervisor;
+pub mod twin;
 pub mod uplink;
 pub mod upstream;
 

@@ -42,6 +42,8 @@ pub enum Producer {
     },
     /// A leaf device.
     Device(String),
+    /// A change of a module's reported twin (`/twinChangeNotifications`).
+    TwinChange(Arc<str>),
 }
 
 impl Producer {
@@ -49,6 +51,7 @@ impl Producer {
         match self {
             Producer::Module { module, output } => Origin::Module { module, output },
             Producer::Device(d) => Origin::Device(d),
+            Producer::TwinChange(_) => Origin::TwinChange,
         }
     }
 }

@@ -16,7 +16,9 @@ pub mod policy;
 use crate::metrics::{ExitReason, ModuleMetrics, ModuleStatus};
 use crate::router::{Delivery, Envelope, Producer};
 use crate::runtime::storage::ModuleStorage;
-use crate::runtime::{CallOutcome, Fault, Instance, Limits, LoadedComponent, Runtime};
+use crate::runtime::twin::{ModuleTwin, desired_json, lock as twin_lock};
+use crate::runtime::{CallOutcome, Fault, Instance, Limits, LoadedComponent, MethodCall, Runtime};
+use crate::twin::{VERSION_KEY, diff};
 use policy::{Next, Restart, Supervision};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -25,6 +27,26 @@ use tokio::time::Instant;
 
 /// The default length of a module's input queue (`queue-length`).
 pub const INPUT_QUEUE: usize = 256;
+/// How many control calls (twin changes, direct methods) may wait for a module.
+pub const CONTROL_QUEUE: usize = 16;
+
+/// A call from the gateway's agent, outside the message flow.
+#[derive(Debug)]
+pub enum Control {
+    /// The desired twin changed. The notice carries nothing: the supervisor
+    /// tells the module the difference between what it told it last and the
+    /// twin now, so a notice that finds the queue full can be dropped.
+    TwinChanged,
+    /// A direct method; the outcome goes to `reply`.
+    Method {
+        /// The method's name.
+        name: String,
+        /// The JSON payload.
+        payload: String,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<MethodCall>,
+    },
+}
 
 /// What an instance is made from.
 #[derive(Clone)]
@@ -41,12 +63,16 @@ pub struct InstanceSpec {
     pub restart: Restart,
     /// The module's key-value namespace, shared by every instance of it.
     pub storage: Option<ModuleStorage>,
+    /// The module's twin, shared by every instance of it.
+    pub twin: Option<ModuleTwin>,
 }
 
 /// The channels an instance task works with.
 pub struct InstanceIo {
     /// Its input queue.
     pub inbox: mpsc::Receiver<Delivery>,
+    /// Twin changes and direct methods from the agent.
+    pub control: mpsc::Receiver<Control>,
     /// The router's queue.
     pub router: mpsc::Sender<Envelope>,
     /// Its counters.
@@ -82,6 +108,7 @@ async fn start(spec: &InstanceSpec, runtime: &Runtime) -> Result<Instance, ExitR
             &spec.component,
             spec.limits,
             spec.storage.clone(),
+            spec.twin.clone(),
         )
         .await
         .map_err(|e| ExitReason::InitFailed(format!("instantiation failed: {}", e.root_cause())))?;
@@ -114,15 +141,27 @@ async fn sleep_until(due: Option<Instant>) {
 struct Supervisor {
     name: Arc<str>,
     inbox: mpsc::Receiver<Delivery>,
+    control: mpsc::Receiver<Control>,
+    /// False once every control sender is gone.
+    control_open: bool,
     router: mpsc::Sender<Envelope>,
     metrics: Arc<ModuleMetrics>,
     shutdown: watch::Receiver<bool>,
+    twin: Option<ModuleTwin>,
+    /// The desired twin's version and properties as the module was last told.
+    told: (u64, serde_json::Map<String, serde_json::Value>),
 }
 
 impl Supervisor {
     /// Feeds `live` messages and timer ticks until it ends or the gateway
     /// stops.
     async fn serve(&mut self, live: &mut Instance) -> Served {
+        // A module that starts is told its whole desired twin.
+        let mut first = self.twin.as_ref().map(|t| {
+            let doc = twin_lock(&t.doc);
+            self.told = (doc.desired_version, doc.desired.clone());
+            desired_json(&doc).to_string()
+        });
         loop {
             if *self.shutdown.borrow() {
                 return Served::Shutdown;
@@ -131,6 +170,29 @@ impl Supervisor {
             let outcome = tokio::select! {
                 biased;
                 _ = self.shutdown.changed() => return Served::Shutdown,
+                desired = std::future::ready(first.take()), if first.is_some() => match desired {
+                    Some(d) => live.on_twin_desired(&d).await,
+                    None => CallOutcome::Done,
+                },
+                control = self.control.recv(), if self.control_open => match control {
+                    Some(Control::TwinChanged) => match self.desired_change() {
+                        Some(patch) => live.on_twin_desired(&patch).await,
+                        None => CallOutcome::Done,
+                    },
+                    Some(Control::Method { name, payload, reply }) => {
+                        let call = live.on_method(&name, &payload).await;
+                        let outcome = match &call {
+                            MethodCall::Trap(fault) => CallOutcome::Trap(fault.clone()),
+                            _ => CallOutcome::Done,
+                        };
+                        let _ = reply.send(call);
+                        outcome
+                    }
+                    None => {
+                        self.control_open = false;
+                        CallOutcome::Done
+                    }
+                },
                 delivery = self.inbox.recv() => {
                     let Some(delivery) = delivery else { return Served::Shutdown };
                     self.metrics.received();
@@ -171,6 +233,20 @@ impl Supervisor {
         }
     }
 
+    /// The merge patch (with `$version`) from what the module was told last
+    /// to its desired twin now, if that is newer; remembered as told.
+    fn desired_change(&mut self) -> Option<String> {
+        let twin = self.twin.as_ref()?;
+        let doc = twin_lock(&twin.doc);
+        if doc.desired_version <= self.told.0 {
+            return None;
+        }
+        let mut patch = diff(&self.told.1, &doc.desired);
+        patch.insert(VERSION_KEY.to_string(), doc.desired_version.into());
+        self.told = (doc.desired_version, doc.desired.clone());
+        Some(serde_json::Value::Object(patch).to_string())
+    }
+
     /// Passes what the last call sent to the router.
     async fn forward(&self, live: &mut Instance) {
         for (output, message) in live.take_outbox() {
@@ -206,6 +282,7 @@ impl Supervisor {
 pub async fn run(spec: InstanceSpec, runtime: Arc<Runtime>, io: InstanceIo) {
     let InstanceIo {
         inbox,
+        control,
         router,
         metrics,
         shutdown,
@@ -214,9 +291,13 @@ pub async fn run(spec: InstanceSpec, runtime: Arc<Runtime>, io: InstanceIo) {
     let mut task = Supervisor {
         name: spec.name.clone(),
         inbox,
+        control,
+        control_open: true,
         router,
         metrics,
         shutdown,
+        twin: spec.twin.clone(),
+        told: Default::default(),
     };
     let name = spec.name.clone();
     let mut started = Some(started);

@@ -28,6 +28,51 @@ pub trait Module: Sized + 'static {
         let _ = id;
         Ok(())
     }
+
+    /// Handles the module's desired twin properties: the whole document (with
+    /// its `$version`) right after `init`, then a JSON merge patch (`null`
+    /// deletes a key) each time the cloud changes them. See
+    /// [`twin`](crate::twin) to read them whole or to report.
+    fn on_twin_desired(&mut self, patch: serde_json::Value) -> Result<(), String> {
+        let _ = patch;
+        Ok(())
+    }
+
+    /// Handles direct method `name` with its JSON payload; the answer goes back
+    /// to the caller with status 200. By default every method is unknown
+    /// (status 404).
+    fn on_method(
+        &mut self,
+        name: &str,
+        payload: serde_json::Value,
+    ) -> Result<serde_json::Value, MethodError> {
+        let _ = payload;
+        Err(MethodError::new(404, format!("no method `{name}`")))
+    }
+}
+
+/// A direct method's failure: an HTTP-like status and a message for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodError {
+    /// The status, e.g. 400 for bad input or 500 for an internal error.
+    pub status: u16,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl MethodError {
+    /// A failure with `status` and `message`.
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        MethodError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// Status 400: the caller's payload is wrong.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        MethodError::new(400, message)
+    }
 }
 
 /// The slot that holds a module's state between calls.
@@ -60,6 +105,44 @@ pub fn dispatch_message<M: Module>(
     msg: crate::bindings::ganglion::module::types::Message,
 ) -> Result<(), String> {
     with_module(slot, |m| m.on_message(&input, Message::from(msg)))
+}
+
+/// Hands a desired-twin patch to the module in `slot`.
+pub fn dispatch_twin_desired<M: Module>(
+    slot: &'static Slot<M>,
+    patch: String,
+) -> Result<(), String> {
+    let patch: serde_json::Value = serde_json::from_str(&patch)
+        .map_err(|e| format!("the desired twin patch is not JSON: {e}"))?;
+    with_module(slot, |m| m.on_twin_desired(patch))
+}
+
+/// Hands a direct method call to the module in `slot`.
+pub fn dispatch_method<M: Module>(
+    slot: &'static Slot<M>,
+    name: String,
+    payload: String,
+) -> Result<String, crate::bindings::exports::ganglion::module::guest::MethodError> {
+    use crate::bindings::exports::ganglion::module::guest::MethodError as WitError;
+    let wit = |e: MethodError| WitError {
+        status: e.status,
+        message: e.message,
+    };
+    let payload: serde_json::Value = serde_json::from_str(&payload).map_err(|e| {
+        wit(MethodError::bad_request(format!(
+            "the payload is not JSON: {e}"
+        )))
+    })?;
+    slot.with(|cell| match cell.borrow_mut().as_mut() {
+        Some(module) => module
+            .on_method(&name, payload)
+            .map(|answer| answer.to_string())
+            .map_err(wit),
+        None => Err(wit(MethodError::new(
+            503,
+            "the module was called before init succeeded",
+        ))),
+    })
 }
 
 /// Hands a timer tick to the module in `slot`.
@@ -96,6 +179,22 @@ macro_rules! export_module {
 
                 fn on_timer(id: u32) -> ::core::result::Result<(), ::std::string::String> {
                     $crate::__private::dispatch_timer::<$module>(&GANGLION_MODULE, id)
+                }
+
+                fn on_twin_desired(
+                    patch: ::std::string::String,
+                ) -> ::core::result::Result<(), ::std::string::String> {
+                    $crate::__private::dispatch_twin_desired::<$module>(&GANGLION_MODULE, patch)
+                }
+
+                fn on_method(
+                    name: ::std::string::String,
+                    payload: ::std::string::String,
+                ) -> ::core::result::Result<
+                    ::std::string::String,
+                    $crate::bindings::exports::ganglion::module::guest::MethodError,
+                > {
+                    $crate::__private::dispatch_method::<$module>(&GANGLION_MODULE, name, payload)
                 }
             }
 

@@ -36,9 +36,10 @@ mod export;
 mod host;
 mod message;
 pub mod storage;
+pub mod twin;
 
 pub use config::Config;
-pub use export::Module;
+pub use export::{MethodError, Module};
 pub use host::{SendError, log, send, timer};
 pub use message::Message;
 
@@ -58,5 +59,7 @@ pub mod bindings {
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::export::{dispatch_init, dispatch_message, dispatch_timer};
+    pub use crate::export::{
+        dispatch_init, dispatch_message, dispatch_method, dispatch_timer, dispatch_twin_desired,
+    };
 }

@@ -4,12 +4,14 @@
 // Test code: a failed expectation is a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod control;
 mod harness;
 mod ingest;
 mod lifecycle;
 mod limits;
 mod loading;
 mod manifest;
+mod operator;
 mod routing;
 mod storage;
 mod store;

@@ -66,6 +66,22 @@ pub enum CallOutcome {
     Trap(Fault),
 }
 
+/// How a direct method call into a module ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MethodCall {
+    /// The module answered with this JSON.
+    Answered(String),
+    /// The module returned an error with a status.
+    Failed {
+        /// The status.
+        status: u16,
+        /// The module's message.
+        message: String,
+    },
+    /// The call ended the instance.
+    Trap(Fault),
+}
+
 /// Describes a trap for an operator: the trap code, or the root cause.
 fn describe_trap(e: &wasmtime::Error) -> String {
     if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
@@ -107,12 +123,16 @@ impl Instance {
 
     /// Tells an ordinary error apart from each kind of fault.
     fn outcome(&self, result: Result<Result<(), String>, wasmtime::Error>) -> CallOutcome {
-        let e = match result {
-            Ok(Ok(())) => return CallOutcome::Done,
-            Ok(Err(e)) => return CallOutcome::GuestError(e),
-            Err(e) => e,
-        };
-        let fault = if e.downcast_ref::<DeadlineExceeded>().is_some() {
+        match result {
+            Ok(Ok(())) => CallOutcome::Done,
+            Ok(Err(e)) => CallOutcome::GuestError(e),
+            Err(e) => CallOutcome::Trap(self.fault(&e)),
+        }
+    }
+
+    /// Which kind of fault ended a call.
+    fn fault(&self, e: &wasmtime::Error) -> Fault {
+        if e.downcast_ref::<DeadlineExceeded>().is_some() {
             Fault::Deadline {
                 deadline_ms: self.limits.call_deadline.as_millis(),
             }
@@ -121,12 +141,11 @@ impl Instance {
         } else if self.store.data().limiter.growth_refused {
             Fault::OutOfMemory {
                 limit_bytes: self.limits.memory_bytes,
-                trap: describe_trap(&e),
+                trap: describe_trap(e),
             }
         } else {
-            Fault::Trap(describe_trap(&e))
-        };
-        CallOutcome::Trap(fault)
+            Fault::Trap(describe_trap(e))
+        }
     }
 
     /// Calls `init(config)`.
@@ -160,6 +179,35 @@ impl Instance {
             .call_on_timer(&mut self.store, id)
             .await;
         self.outcome(r)
+    }
+
+    /// Calls `on-twin-desired(patch)`.
+    pub async fn on_twin_desired(&mut self, patch: &str) -> CallOutcome {
+        self.arm_deadline();
+        let r = self
+            .bindings
+            .ganglion_module_guest()
+            .call_on_twin_desired(&mut self.store, patch)
+            .await;
+        self.outcome(r)
+    }
+
+    /// Calls `on-method(name, payload)`.
+    pub async fn on_method(&mut self, name: &str, payload: &str) -> MethodCall {
+        self.arm_deadline();
+        let r = self
+            .bindings
+            .ganglion_module_guest()
+            .call_on_method(&mut self.store, name, payload)
+            .await;
+        match r {
+            Ok(Ok(answer)) => MethodCall::Answered(answer),
+            Ok(Err(e)) => MethodCall::Failed {
+                status: e.status,
+                message: e.message,
+            },
+            Err(e) => MethodCall::Trap(self.fault(&e)),
+        }
     }
 
     /// Takes what the module sent since the last take, with the outputs. After

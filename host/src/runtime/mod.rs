@@ -14,8 +14,9 @@ mod instance;
 mod state;
 pub mod storage;
 mod timers;
+pub mod twin;
 
-pub use instance::{CallOutcome, DeadlineExceeded, Fault, Instance};
+pub use instance::{CallOutcome, DeadlineExceeded, Fault, Instance, MethodCall};
 pub use state::{MAX_SENDS_PER_CALL, ModuleState};
 pub use timers::{MAX_TIMERS, MIN_TIMER_INTERVAL_MS};
 
@@ -199,12 +200,14 @@ impl Runtime {
         component: &LoadedComponent,
         limits: Limits,
         storage: Option<storage::ModuleStorage>,
+        twin: Option<twin::ModuleTwin>,
     ) -> Result<Instance, wasmtime::Error> {
         let store_limits = StoreLimitsBuilder::new()
             .memory_size(limits.memory_bytes)
             .trap_on_grow_failure(false)
             .build();
-        let state = ModuleState::new(module, store_limits, self.ids.clone(), storage);
+        let mut state = ModuleState::new(module, store_limits, self.ids.clone(), storage);
+        state.twin = twin;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s.limiter());
         let budget = deadline_ticks(limits.call_deadline);

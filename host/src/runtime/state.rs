@@ -83,6 +83,8 @@ pub struct ModuleState {
     pub(crate) ticks_left: u64,
     /// The module's private key-value namespace.
     pub(crate) storage: Option<ModuleStorage>,
+    /// The module's twin.
+    pub(crate) twin: Option<super::twin::ModuleTwin>,
     ids: Arc<IdGenerator>,
 }
 
@@ -107,6 +109,7 @@ impl ModuleState {
             timers: Timers::default(),
             ticks_left: 0,
             storage,
+            twin: None,
             ids,
         }
     }

@@ -13,7 +13,8 @@ pub mod tls;
 
 use backoff::Backoff;
 use rumqttc::Outgoing;
-use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PubAckReason};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, LastWill, Packet, PubAckReason, Publish};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use rumqttc::{TlsConfiguration, Transport};
 use std::time::Duration;
@@ -22,6 +23,20 @@ use tokio::sync::{mpsc, watch};
 
 /// How many events wait for the `$upstream` task.
 pub const LINK_EVENTS: usize = 1024;
+/// How many control events (desired twins, method requests) wait for the agent.
+pub const CONTROL_EVENTS: usize = 256;
+
+/// What the connection tells the agent.
+#[derive(Debug)]
+pub enum ControlEvent {
+    /// A connection is up, subscribed to the control topics; publish through
+    /// this client.
+    Connected(AsyncClient),
+    /// A message on a control topic (a desired twin, a method request).
+    Publish(Box<Publish>),
+    /// The connection is down.
+    Disconnected,
+}
 
 /// Where and how to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +58,11 @@ pub struct UplinkConfig {
     /// The reconnect backoff.
     pub backoff: Backoff,
 }
+
+/// The largest packet the gateway takes from the cloud broker: room for a
+/// 128 KB method payload or a 32 KB twin, with their properties. MQTT 5
+/// brokers do not send a client anything larger (they drop it).
+pub const MAX_INBOUND_PACKET: u32 = 512 * 1024;
 
 /// The default in-flight window.
 pub const DEFAULT_IN_FLIGHT: u16 = 64;
@@ -112,10 +132,19 @@ impl UplinkConfig {
         options
             .set_keep_alive(self.keep_alive)
             .set_clean_start(true)
+            .set_max_packet_size(Some(MAX_INBOUND_PACKET))
             .set_outgoing_inflight_upper_limit(self.in_flight.saturating_add(1));
         if let Some((user, password)) = &self.credentials {
             options.set_credentials(user, password);
         }
+        let topics = crate::agent::topics::Topics::new(&self.device_id);
+        options.set_last_will(LastWill::new(
+            topics.online(),
+            "false",
+            QoS::AtLeastOnce,
+            true,
+            None,
+        ));
         if let Some(tls) = &self.tls {
             let config = tls::client_config(tls)?;
             options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
@@ -181,6 +210,7 @@ fn ack_ok(reason: PubAckReason) -> bool {
 pub async fn run(
     config: UplinkConfig,
     events: mpsc::Sender<LinkEvent>,
+    control: mpsc::Sender<ControlEvent>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut generation = 0u64;
@@ -189,15 +219,21 @@ pub async fn run(
         generation += 1;
         let reason = match config.options() {
             Ok(options) => {
-                connection(
+                let link = Channels {
+                    events: &events,
+                    control: &control,
+                };
+                let ended = connection(
                     &config,
                     options,
                     generation,
-                    &events,
+                    link,
                     &mut shutdown,
                     &mut failures,
                 )
-                .await
+                .await;
+                let _ = control.send(ControlEvent::Disconnected).await;
+                ended
             }
             Err(e) => Some(e.to_string()),
         };
@@ -223,15 +259,23 @@ pub async fn run(
     }
 }
 
+/// Where a connection reports.
+#[derive(Clone, Copy)]
+struct Channels<'a> {
+    events: &'a mpsc::Sender<LinkEvent>,
+    control: &'a mpsc::Sender<ControlEvent>,
+}
+
 /// One connection, until it fails (`Some(reason)`) or the gateway stops.
 async fn connection(
     config: &UplinkConfig,
     options: MqttOptions,
     generation: u64,
-    events: &mpsc::Sender<LinkEvent>,
+    link: Channels<'_>,
     shutdown: &mut watch::Receiver<bool>,
     failures: &mut u32,
 ) -> Option<String> {
+    let events = link.events;
     let (client, mut eventloop) = AsyncClient::new(options, usize::from(config.in_flight) + 8);
     loop {
         let event = tokio::select! {
@@ -242,6 +286,20 @@ async fn connection(
             Ok(Event::Incoming(Packet::ConnAck(ack))) if ack.code == ConnectReturnCode::Success => {
                 *failures = 0;
                 tracing::info!(host = %config.host, port = config.port, "connected to the cloud broker");
+                let topics = crate::agent::topics::Topics::new(&config.device_id);
+                for filter in topics.subscriptions() {
+                    if let Err(e) = client.try_subscribe(filter, QoS::AtLeastOnce) {
+                        return Some(format!("cannot subscribe to the control topics: {e}"));
+                    }
+                }
+                if link
+                    .control
+                    .send(ControlEvent::Connected(client.clone()))
+                    .await
+                    .is_err()
+                {
+                    return None;
+                }
                 Some(LinkEvent::Connected {
                     generation,
                     client: client.clone(),
@@ -261,8 +319,22 @@ async fn connection(
                 pkid: ack.pkid,
                 reason: format!("{:?}", ack.reason),
             }),
+            // Packet id 0 is a QoS 0 publish of the agent's (status, twins,
+            // method responses): only the queue's QoS 1 publishes are tracked.
+            Ok(Event::Outgoing(Outgoing::Publish(0))) => None,
             Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
                 Some(LinkEvent::Sent { generation, pkid })
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                if link
+                    .control
+                    .send(ControlEvent::Publish(Box::new(publish)))
+                    .await
+                    .is_err()
+                {
+                    return None;
+                }
+                None
             }
             Ok(_) => None,
             Err(e) => return Some(e.to_string()),

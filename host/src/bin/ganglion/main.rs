@@ -6,7 +6,10 @@
 //!   against a sample message.
 //! - `ganglion manifest import deployment.json` converts an Azure IoT Edge
 //!   deployment manifest.
+//! - `ganglion twin get|set`, `invoke`, `status` and `monitor` drive a gateway
+//!   through the cloud broker (see `docs/protocol.md`).
 
+mod cloud;
 mod flow;
 mod route_test;
 mod run;
@@ -42,6 +45,19 @@ enum Command {
         #[command(subcommand)]
         command: ManifestCommand,
     },
+    /// Read or change a device's or module's twin on the cloud broker.
+    Twin {
+        #[command(subcommand)]
+        command: cloud::TwinCommand,
+    },
+    /// Call a module's direct method on a gateway, through the cloud broker.
+    /// Exits 0 when the method answers with a 2xx status.
+    Invoke(cloud::InvokeArgs),
+    /// Show a gateway's status (modules, queue, online) from the cloud broker.
+    Status(cloud::StatusArgs),
+    /// Stream a gateway's telemetry, reported twins and status changes from
+    /// the cloud broker until Ctrl-C.
+    Monitor(cloud::MonitorArgs),
 }
 
 #[derive(Subcommand)]
@@ -90,6 +106,10 @@ fn main() -> ExitCode {
         Command::Manifest {
             command: ManifestCommand::Import { deployment, output },
         } => import(&deployment, output.as_deref()),
+        Command::Twin { command } => cloud::twin(command),
+        Command::Invoke(args) => cloud::invoke(args),
+        Command::Status(args) => cloud::status(args),
+        Command::Monitor(args) => cloud::monitor(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,350 @@
+//! The agent: the gateway's side of cloud control. One task owns the twins'
+//! persistence and publication and answers direct methods:
+//!
+//! - a desired document from the cloud (retained, so it arrives again on every
+//!   connection) replaces the twin's desired properties if its `$version` is
+//!   newer and it keeps within the limits; the twin is stored and the module's
+//!   supervisor is told to pass the difference on;
+//! - a module's reported patch (applied by the module's instance under the
+//!   twin's lock) is stored, routed as a twin change notification, and the
+//!   twin's full reported document is published retained, coalesced;
+//! - method requests go to the module's supervisor ([`methods`]);
+//! - the status document is published on each connection, and once a second
+//!   when it changed.
+//!
+//! Without a cloud connection the twins still work locally: reports are
+//! stored and published on the next connection.
+//!
+//! The agent publishes at QoS 0 through the uplink's client: what it publishes
+//! is state that is published again on every connection, and the uplink
+//! tracks packet ids only for the queue's QoS 1 telemetry.
+
+pub mod methods;
+pub mod status;
+pub mod topics;
+
+use crate::message::{IdGenerator, new_message, stamp_from_device};
+use crate::metrics::{Metrics, ModuleStatus};
+use crate::router::{Envelope, Producer};
+use crate::runtime::twin::{ReportedChange, SharedTwin, lock};
+use crate::supervisor::Control;
+use crate::twin::{DEVICE_TWIN_ID, DesiredOutcome, TwinDoc, TwinStore, VERSION_KEY};
+use crate::uplink::ControlEvent;
+use rumqttc::v5::AsyncClient;
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::Publish;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use topics::{Addressed, Topics};
+
+/// How often the status is checked for changes.
+pub const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+/// What the agent works with.
+pub struct AgentIo {
+    /// The device id (the topic tree's root).
+    pub device: String,
+    /// Every twin: the device's and one per module.
+    pub twins: BTreeMap<String, SharedTwin>,
+    /// Where twins are stored.
+    pub store: TwinStore,
+    /// Each running module's control queue.
+    pub controls: HashMap<String, mpsc::Sender<Control>>,
+    /// Events from the cloud connection, if there is one.
+    pub link: Option<mpsc::Receiver<ControlEvent>>,
+    /// Reported changes from the modules.
+    pub changes: mpsc::Receiver<ReportedChange>,
+    /// The router, for twin change notifications.
+    pub router: mpsc::Sender<Envelope>,
+    /// Message ids for the notifications.
+    pub ids: Arc<IdGenerator>,
+    /// The gateway's counters, for the status.
+    pub metrics: Arc<Metrics>,
+    /// Turns true when the gateway stops.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+struct Agent {
+    device: String,
+    topics: Topics,
+    twins: BTreeMap<String, SharedTwin>,
+    store: TwinStore,
+    controls: HashMap<String, mpsc::Sender<Control>>,
+    router: mpsc::Sender<Envelope>,
+    ids: Arc<IdGenerator>,
+    metrics: Arc<Metrics>,
+    client: Option<AsyncClient>,
+    /// Twins whose reported document has not been published since it changed.
+    unpublished: BTreeSet<String>,
+    twin_errors: BTreeMap<String, String>,
+    last_status: Option<Map<String, Value>>,
+}
+
+/// Stores a twin on the blocking pool (a save flushes to disk).
+async fn save(store: &TwinStore, twin: &str, doc: TwinDoc) -> Result<(), String> {
+    let store = store.clone();
+    let id = twin.to_string();
+    match tokio::task::spawn_blocking(move || store.save(&id, &doc)).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(e) => Err(format!("the store operation did not finish: {e}")),
+    }
+}
+
+impl Agent {
+    async fn on_desired(&mut self, twin: &str, publish: &Publish) {
+        let Some(shared) = self.twins.get(twin).cloned() else {
+            tracing::debug!(
+                twin,
+                "a desired document for a twin this gateway does not have"
+            );
+            return;
+        };
+        let parsed: Result<Value, String> =
+            serde_json::from_slice(&publish.payload).map_err(|e| format!("not JSON: {e}"));
+        let outcome = parsed.and_then(|full| {
+            let version = full
+                .get(VERSION_KEY)
+                .and_then(Value::as_u64)
+                .ok_or_else(|| format!("it has no whole-number `{VERSION_KEY}`"))?;
+            let mut doc = lock(&shared);
+            let outcome = doc
+                .replace_desired(&full, version)
+                .map_err(|e| e.to_string())?;
+            Ok((outcome, doc.clone()))
+        });
+        match outcome {
+            Ok((DesiredOutcome::Stale, _)) => {}
+            Ok((DesiredOutcome::Applied { version, .. }, doc)) => {
+                self.twin_errors.remove(twin);
+                tracing::info!(twin, version, "desired properties changed");
+                if let Err(e) = save(&self.store, twin, doc).await {
+                    tracing::error!(twin, "cannot store the twin: {e}");
+                }
+                if let Some(control) = self.controls.get(twin) {
+                    // A full queue already holds a notice that will catch up.
+                    let _ = control.try_send(Control::TwinChanged);
+                }
+            }
+            Err(why) => {
+                tracing::error!(
+                    twin,
+                    "desired document refused, the last good one stays: {why}"
+                );
+                self.twin_errors.insert(twin.to_string(), why);
+            }
+        }
+    }
+
+    fn on_method(&self, module: &str, method: &str, publish: &Publish) {
+        let Some(client) = self.client.clone() else {
+            return;
+        };
+        let Some(reply_to) = methods::reply_to(publish, &self.topics.responses_prefix()) else {
+            tracing::warn!(
+                module,
+                method,
+                "a method request without a valid response topic or correlation data; dropped"
+            );
+            return;
+        };
+        let request = match methods::check(publish, method, reply_to) {
+            Ok(r) => r,
+            Err((reply_to, answer)) => {
+                tokio::spawn(methods::respond(client, reply_to, answer));
+                return;
+            }
+        };
+        let running = self
+            .metrics
+            .modules
+            .iter()
+            .any(|m| &*m.name == module && m.status() == ModuleStatus::Running);
+        match self.controls.get(module) {
+            Some(control) if running => methods::dispatch(request, module, control, client),
+            _ => {
+                let answer =
+                    methods::Answer::error(404, &format!("module `{module}` is not running"));
+                tokio::spawn(methods::respond(client, request.reply_to, answer));
+            }
+        }
+    }
+
+    async fn on_link(&mut self, event: ControlEvent) {
+        match event {
+            ControlEvent::Connected(client) => {
+                let _ = client.try_publish(self.topics.online(), QoS::AtMostOnce, true, "true");
+                self.client = Some(client);
+                self.unpublished.extend(self.twins.keys().cloned());
+                self.last_status = None;
+            }
+            ControlEvent::Disconnected => self.client = None,
+            ControlEvent::Publish(publish) => {
+                let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+                match self.topics.parse(&topic) {
+                    Some(Addressed::Desired { twin }) => self.on_desired(twin, &publish).await,
+                    Some(Addressed::Method { module, method }) => {
+                        self.on_method(module, method, &publish)
+                    }
+                    None => {
+                        tracing::debug!(%topic, "a message on a topic the agent does not handle")
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_reported(&mut self, changes: Vec<ReportedChange>) {
+        let mut touched = BTreeSet::new();
+        for change in changes {
+            touched.insert(change.twin.to_string());
+            let mut msg = new_message(Value::Object(change.patch).to_string().into_bytes());
+            msg.system.content_type = Some("application/json".to_string());
+            stamp_from_device(&mut msg, &self.device, &self.ids);
+            msg.system.connection_device_id = Some(self.device.clone());
+            msg.system.connection_module_id = Some(change.twin.to_string());
+            let envelope = Envelope {
+                from: Producer::TwinChange(change.twin.clone()),
+                message: msg,
+                receipt: None,
+            };
+            if self.router.try_send(envelope).is_err() {
+                tracing::warn!(twin = %change.twin, "the router is busy; a twin change notification was dropped");
+            }
+        }
+        for twin in touched {
+            let Some(shared) = self.twins.get(&twin) else {
+                continue;
+            };
+            let doc = lock(shared).clone();
+            if let Err(e) = save(&self.store, &twin, doc).await {
+                tracing::error!(twin, "cannot store the twin: {e}");
+            }
+            self.unpublished.insert(twin);
+        }
+    }
+
+    /// Publishes what is unpublished, if connected.
+    fn publish(&mut self) {
+        let Some(client) = &self.client else { return };
+        while let Some(twin) = self.unpublished.pop_first() {
+            let Some(shared) = self.twins.get(&twin) else {
+                continue;
+            };
+            let doc = {
+                let d = lock(shared);
+                let mut reported = d.reported.clone();
+                reported.insert(VERSION_KEY.to_string(), d.reported_version.into());
+                Value::Object(reported).to_string()
+            };
+            if client
+                .try_publish(self.topics.reported(&twin), QoS::AtMostOnce, true, doc)
+                .is_err()
+            {
+                // The client is busy: try again on the next turn.
+                self.unpublished.insert(twin);
+                return;
+            }
+        }
+    }
+
+    fn publish_status(&mut self) {
+        let Some(client) = &self.client else { return };
+        let doc = status::document(&self.device, &self.metrics.snapshot(), &self.twin_errors);
+        if self.last_status.as_ref() == Some(&doc) {
+            return;
+        }
+        let text = status::stamped(doc.clone());
+        if client
+            .try_publish(self.topics.status(), QoS::AtMostOnce, true, text)
+            .is_ok()
+        {
+            self.last_status = Some(doc);
+        }
+    }
+}
+
+/// Reports the gateway's own version in the device twin, once it differs.
+async fn report_device(io: &AgentIo) {
+    let Some(shared) = io.twins.get(DEVICE_TWIN_ID) else {
+        return;
+    };
+    let version = Value::from(env!("CARGO_PKG_VERSION"));
+    let doc = {
+        let mut doc = lock(shared);
+        if doc.reported.get("ganglion").and_then(|g| g.get("version")) == Some(&version) {
+            return;
+        }
+        let patch = serde_json::json!({ "ganglion": { "version": version } });
+        if let Err(e) = doc.apply_reported_patch(&patch) {
+            tracing::error!("cannot report the gateway's version: {e}");
+            return;
+        }
+        doc.clone()
+    };
+    if let Err(e) = save(&io.store, DEVICE_TWIN_ID, doc).await {
+        tracing::error!("cannot store the device twin: {e}");
+    }
+}
+
+/// Runs the agent until the gateway stops.
+pub async fn run(io: AgentIo) {
+    report_device(&io).await;
+    let AgentIo {
+        device,
+        twins,
+        store,
+        controls,
+        mut link,
+        mut changes,
+        router,
+        ids,
+        metrics,
+        mut shutdown,
+    } = io;
+    let mut agent = Agent {
+        topics: Topics::new(&device),
+        device,
+        twins,
+        store,
+        controls,
+        router,
+        ids,
+        metrics,
+        client: None,
+        unpublished: BTreeSet::new(),
+        twin_errors: BTreeMap::new(),
+        last_status: None,
+    };
+    let mut status_tick = tokio::time::interval(STATUS_EVERY);
+    let mut changes_open = true;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            event = async {
+                match link.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => match event {
+                Some(event) => agent.on_link(event).await,
+                None => link = None,
+            },
+            change = changes.recv(), if changes_open => {
+                let Some(first) = change else {
+                    changes_open = false;
+                    continue;
+                };
+                let mut batch = vec![first];
+                while let Ok(more) = changes.try_recv() {
+                    batch.push(more);
+                }
+                agent.on_reported(batch).await;
+            }
+            _ = status_tick.tick() => agent.publish_status(),
+        }
+        agent.publish();
+    }
+}
