@@ -6,21 +6,21 @@
 //! current call. When the instances and the gateway drop their senders the
 //! router ends, and when the router drops its sender the upstream task ends.
 
-use crate::agent::{self, AgentIo};
+use crate::agent::{self, AGENT_COMMANDS, AgentIo};
+use crate::deployer::{
+    self, DEPLOY_REQUESTS, DeployError, DeployOutcome, DeployRequest, Deployer, DeployerIo,
+};
 use crate::ingest;
-use crate::manifest::{DEFAULT_DEVICE_ID, DesiredStatus, Manifest};
+use crate::manifest::{DEFAULT_DEVICE_ID, Manifest};
 use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stamp_from_device};
-use crate::metrics::{Metrics, MetricsSnapshot, ModuleStatus};
-use crate::router::{Envelope, ModuleInbox, Producer, ROUTER_QUEUE, Router, UpstreamMessage};
-use crate::runtime::storage::ModuleStorage;
-use crate::runtime::twin::{ModuleTwin, REPORTED_CHANGES, SharedTwin};
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::router::{Envelope, Producer, ROUTER_COMMANDS, ROUTER_QUEUE, Router, UpstreamMessage};
+use crate::runtime::twin::{REPORTED_CHANGES, SharedTwin};
 use crate::runtime::{EpochTicker, LoadError, Runtime, RuntimeError};
 use crate::store::{Store, StoreConfig, StoreError};
-use crate::supervisor::{self, CONTROL_QUEUE, InstanceIo, InstanceSpec};
 use crate::twin::{DEVICE_TWIN_ID, TwinError, TwinStore};
 use crate::uplink::{self, CONTROL_EVENTS, LINK_EVENTS, UplinkConfig};
 use crate::upstream::{self, UpstreamIo};
-use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -47,6 +47,9 @@ pub enum GatewayError {
     /// A stored twin could not be read.
     #[error(transparent)]
     Twin(#[from] TwinError),
+    /// The deployment could not be applied.
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
     /// An injected message is over the size limit.
     #[error(
         "message from device `{device}` is {size} bytes, over the limit of {MAX_MESSAGE_BYTES}"
@@ -70,6 +73,11 @@ pub struct GatewayOptions {
     /// The cloud connection; without one, `$upstream` messages wait in the
     /// queue.
     pub uplink: Option<UplinkConfig>,
+    /// Where relative module paths of deployments from the cloud start: the
+    /// folder of the manifest the gateway was started with.
+    pub manifest_dir: PathBuf,
+    /// A manifest file to watch: an edit is applied as a deployment.
+    pub watch: Option<PathBuf>,
 }
 
 impl GatewayOptions {
@@ -78,6 +86,8 @@ impl GatewayOptions {
         GatewayOptions {
             data_dir: data_dir.into(),
             uplink: None,
+            manifest_dir: PathBuf::from("."),
+            watch: None,
         }
     }
 }
@@ -86,7 +96,9 @@ impl GatewayOptions {
 pub struct Gateway {
     shutdown: watch::Sender<bool>,
     ingress: Option<mpsc::Sender<Envelope>>,
-    instances: Vec<JoinHandle<()>>,
+    deploy: mpsc::Sender<DeployRequest>,
+    deployer_task: JoinHandle<()>,
+    watch_task: Option<JoinHandle<()>>,
     router: JoinHandle<()>,
     upstream_task: JoinHandle<()>,
     link_task: Option<JoinHandle<()>>,
@@ -111,6 +123,10 @@ impl Gateway {
     }
 
     /// [`Gateway::start`], with a cloud connection when `options` has one.
+    ///
+    /// If a deployment received from the cloud is stored in the data
+    /// directory, the gateway runs it rather than `manifest`'s modules and
+    /// routes (it was the last one applied).
     pub async fn start_with(
         manifest: &Manifest,
         options: &GatewayOptions,
@@ -123,92 +139,33 @@ impl Gateway {
                 default_ttl: saf.time_to_live,
             },
         )?;
+        let db = store.db().clone();
         let runtime = Arc::new(Runtime::new()?);
-        let twin_store = TwinStore::open(store.db())?;
-        let mut twins: BTreeMap<String, SharedTwin> = BTreeMap::new();
-        twins.insert(
-            DEVICE_TWIN_ID.to_string(),
-            Arc::new(Mutex::new(twin_store.load(DEVICE_TWIN_ID)?)),
-        );
-        let (changes_tx, changes_rx) = mpsc::channel(REPORTED_CHANGES);
-        let mut specs = Vec::with_capacity(manifest.modules.len());
-        for module in &manifest.modules {
-            let component = runtime.load_file(&module.name, &module.path)?;
-            let storage = ModuleStorage::open(store.db(), &module.name, module.storage_quota)
-                .map_err(StoreError::from)?;
-            let doc: SharedTwin = Arc::new(Mutex::new(twin_store.load(&module.name)?));
-            twins.insert(module.name.clone(), doc.clone());
-            let twin = ModuleTwin {
-                id: Arc::from(module.name.as_str()),
-                doc,
-                changes: changes_tx.clone(),
-            };
-            specs.push(InstanceSpec {
-                name: Arc::from(module.name.as_str()),
-                component,
-                config: module.config.clone(),
-                limits: module.limits,
-                restart: module.restart,
-                storage: Some(storage),
-                twin: Some(twin),
-            });
-        }
-        drop(changes_tx);
+        let twin_store = TwinStore::open(&db)?;
+        let device_twin: SharedTwin = Arc::new(Mutex::new(twin_store.load(DEVICE_TWIN_ID)?));
         let ticker = runtime.start_epoch_ticker()?;
         let metrics = Arc::new(Metrics::new(
-            manifest.modules.iter().map(|m| m.name.as_str()),
-            manifest.routes.iter().map(|r| r.name.as_str()),
+            std::iter::empty::<&str>(),
+            std::iter::empty::<&str>(),
         ));
         let ids = Arc::new(IdGenerator::new());
         // Status shows the queue as it was found, from the first moment.
         metrics.queue.set_size(store.depth(), store.used_bytes());
         let (router_tx, router_rx) = mpsc::channel(ROUTER_QUEUE);
+        let (router_commands, router_commands_rx) = mpsc::channel(ROUTER_COMMANDS);
         let (upstream_tx, upstream_rx) = mpsc::channel(UPSTREAM_QUEUE);
         let (observers, first_observer) = broadcast::channel(UPSTREAM_OBSERVER_BACKLOG);
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let (changes_tx, changes_rx) = mpsc::channel(REPORTED_CHANGES);
+        let (agent_tx, agent_rx) = mpsc::channel(AGENT_COMMANDS);
+        let (deploy_tx, deploy_rx) = mpsc::channel(DEPLOY_REQUESTS);
 
-        let mut inboxes = Vec::with_capacity(specs.len());
-        let mut instances = Vec::with_capacity(specs.len());
-        let mut starts = Vec::with_capacity(specs.len());
-        let mut controls = HashMap::new();
-        for ((spec, module_metrics), module) in specs
-            .into_iter()
-            .zip(metrics.modules.iter())
-            .zip(manifest.modules.iter())
-        {
-            // The manifest keeps the length at least 1; `max` keeps a hand-made
-            // spec from panicking the channel.
-            let (tx, inbox) = mpsc::channel(module.queue_length.max(1));
-            inboxes.push((
-                spec.name.to_string(),
-                ModuleInbox {
-                    tx,
-                    metrics: module_metrics.clone(),
-                },
-            ));
-            if module.status == DesiredStatus::Stopped {
-                // Its queue closes at once: the router counts what it drops.
-                module_metrics.set_status(ModuleStatus::Stopped);
-                drop(inbox);
-                continue;
-            }
-            let (started, started_rx) = oneshot::channel();
-            starts.push((spec.name.to_string(), started_rx));
-            let (control_tx, control) = mpsc::channel(CONTROL_QUEUE);
-            controls.insert(spec.name.to_string(), control_tx);
-            let io = InstanceIo {
-                inbox,
-                control,
-                router: router_tx.clone(),
-                metrics: module_metrics.clone(),
-                shutdown: shutdown_rx.clone(),
-                started,
-            };
-            instances.push(tokio::spawn(supervisor::run(spec, runtime.clone(), io)));
-        }
-        let router = Router::new(&manifest.routes, inboxes, upstream_tx, metrics.clone());
-        let router = tokio::spawn(router.run(router_rx));
+        let router = Router::new(&[], Vec::new(), upstream_tx, metrics.clone());
+        let router = tokio::spawn(router.run(router_rx, router_commands_rx));
         let uplink_config = options.uplink.as_ref().or(manifest.upstream.as_ref());
+        let device = uplink_config
+            .map(|c| c.device_id.clone())
+            .unwrap_or_else(|| DEFAULT_DEVICE_ID.to_string());
         let (link, control_link, link_task) = match uplink_config {
             Some(config) => {
                 let (tx, rx) = mpsc::channel(LINK_EVENTS);
@@ -228,12 +185,11 @@ impl Gateway {
             None => (None, None, None),
         };
         let agent_task = tokio::spawn(agent::run(AgentIo {
-            device: uplink_config
-                .map(|c| c.device_id.clone())
-                .unwrap_or_else(|| DEFAULT_DEVICE_ID.to_string()),
-            twins,
+            device,
+            device_twin: device_twin.clone(),
             store: twin_store,
-            controls,
+            commands: agent_rx,
+            deployer: deploy_tx.clone(),
             link: control_link,
             changes: changes_rx,
             router: router_tx.clone(),
@@ -241,6 +197,62 @@ impl Gateway {
             metrics: metrics.clone(),
             shutdown: shutdown_rx.clone(),
         }));
+
+        let mut deployer = Deployer::new(DeployerIo {
+            runtime,
+            db,
+            base_dir: options.manifest_dir.clone(),
+            router: router_tx.clone(),
+            router_commands,
+            agent: agent_tx,
+            metrics: metrics.clone(),
+            changes: changes_tx,
+            device_twin,
+        })
+        .map_err(GatewayError::from)?;
+        let stored = deployer.stored().and_then(|(version, text)| {
+            let name = format!("deployment v{version} (stored)");
+            match Manifest::parse(&text, &name, &options.manifest_dir) {
+                Ok(m) => Some((version, m)),
+                Err(e) => {
+                    tracing::error!("the stored deployment v{version} no longer validates, so the manifest runs: {e}");
+                    None
+                }
+            }
+        });
+        let (version, first) = match &stored {
+            Some((version, m)) => {
+                tracing::info!(
+                    version,
+                    "running the deployment last received from the cloud"
+                );
+                (*version, m)
+            }
+            None => (0, manifest),
+        };
+        let outcome = match deployer.apply(first).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let _ = shutdown.send(true);
+                return Err(match e {
+                    DeployError::Load(e) => GatewayError::Load(e),
+                    DeployError::Twin(e) => GatewayError::Twin(e),
+                    DeployError::Storage { source, .. } => {
+                        GatewayError::Store(StoreError::from(source))
+                    }
+                });
+            }
+        };
+        deployer.report_start(version, &outcome).await;
+        let failed_to_start = outcome.failed.clone();
+        let deployer_task = tokio::spawn(deployer.run(deploy_rx, shutdown_rx.clone()));
+        let watch_task = options.watch.clone().map(|path| {
+            tokio::spawn(deployer::watch::run(
+                path,
+                deploy_tx.clone(),
+                shutdown_rx.clone(),
+            ))
+        });
         let ingest_task = manifest.ingest.clone().map(|config| {
             tokio::spawn(ingest::run(
                 config,
@@ -258,19 +270,12 @@ impl Gateway {
                 observers: observers.clone(),
             },
         ));
-
-        let mut failed_to_start = Vec::new();
-        for (name, started) in starts {
-            match started.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => failed_to_start.push((name, e)),
-                Err(_) => failed_to_start.push((name, "the instance task ended".to_string())),
-            }
-        }
         Ok(Gateway {
             shutdown,
             ingress: Some(router_tx),
-            instances,
+            deploy: deploy_tx,
+            deployer_task,
+            watch_task,
             router,
             upstream_task,
             link_task,
@@ -283,6 +288,21 @@ impl Gateway {
             failed_to_start,
             _ticker: ticker,
         })
+    }
+
+    /// Applies `manifest` as a diff against what runs (see
+    /// [`crate::deployer`]) and returns what happened. A refused deployment
+    /// changes nothing.
+    pub async fn apply(&self, manifest: &Manifest) -> Result<DeployOutcome, GatewayError> {
+        let (reply, outcome) = oneshot::channel();
+        self.deploy
+            .send(DeployRequest::Local {
+                manifest: Box::new(manifest.clone()),
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| GatewayError::ShuttingDown)?;
+        outcome.await.map_err(|_| GatewayError::ShuttingDown)
     }
 
     /// The modules whose first `init` failed, with the reason. Unless their
@@ -337,13 +357,16 @@ impl Gateway {
         {
             tracing::error!("the ingest session ended abnormally: {e}");
         }
+        if let Some(task) = self.watch_task.take()
+            && let Err(e) = task.await
+        {
+            tracing::error!("the manifest watch ended abnormally: {e}");
+        }
         if let Err(e) = (&mut self.agent_task).await {
             tracing::error!("the agent ended abnormally: {e}");
         }
-        for task in self.instances.drain(..) {
-            if let Err(e) = task.await {
-                tracing::error!("a module task ended abnormally: {e}");
-            }
+        if let Err(e) = (&mut self.deployer_task).await {
+            tracing::error!("the deployer ended abnormally: {e}");
         }
         if let Err(e) = (&mut self.router).await {
             tracing::error!("the router ended abnormally: {e}");

@@ -6,7 +6,7 @@
 use serde::Serialize;
 use std::fmt;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 /// What a module instance is doing.
@@ -231,14 +231,16 @@ impl RouteMetrics {
 /// All the gateway's counters.
 #[derive(Debug)]
 pub struct Metrics {
-    /// Per module, in manifest order.
-    pub modules: Vec<Arc<ModuleMetrics>>,
-    /// Per route, in manifest order.
-    pub routes: Vec<Arc<RouteMetrics>>,
+    /// Per module, in manifest order; replaced when a deployment changes the
+    /// modules.
+    modules: RwLock<Vec<Arc<ModuleMetrics>>>,
+    /// Per route, in manifest order; replaced with the routes.
+    routes: RwLock<Vec<Arc<RouteMetrics>>>,
     upstream: AtomicU64,
     unrouted: AtomicU64,
     /// The `$upstream` queue's counters.
     pub queue: QueueMetrics,
+    deployment: Mutex<Option<DeploymentSnapshot>>,
 }
 
 /// The counters of the durable `$upstream` queue, written by its owner.
@@ -342,16 +344,21 @@ impl Metrics {
         routes: impl IntoIterator<Item = &'a str>,
     ) -> Self {
         Metrics {
-            modules: modules
-                .into_iter()
-                .map(|m| Arc::new(ModuleMetrics::new(m)))
-                .collect(),
-            routes: routes
-                .into_iter()
-                .map(|r| Arc::new(RouteMetrics::new(r)))
-                .collect(),
+            modules: RwLock::new(
+                modules
+                    .into_iter()
+                    .map(|m| Arc::new(ModuleMetrics::new(m)))
+                    .collect(),
+            ),
+            routes: RwLock::new(
+                routes
+                    .into_iter()
+                    .map(|r| Arc::new(RouteMetrics::new(r)))
+                    .collect(),
+            ),
             upstream: AtomicU64::new(0),
             unrouted: AtomicU64::new(0),
+            deployment: Mutex::new(None),
             queue: QueueMetrics::default(),
         }
     }
@@ -364,17 +371,49 @@ impl Metrics {
         bump(&self.unrouted);
     }
 
+    /// The counters of every module, in manifest order.
+    pub fn modules(&self) -> Vec<Arc<ModuleMetrics>> {
+        self.modules
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The counters of every route, in manifest order.
+    pub fn routes(&self) -> Vec<Arc<RouteMetrics>> {
+        self.routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// The counters of module `name`.
-    pub fn module(&self, name: &str) -> Option<&Arc<ModuleMetrics>> {
-        self.modules.iter().find(|m| m.name == name)
+    pub fn module(&self, name: &str) -> Option<Arc<ModuleMetrics>> {
+        self.modules().into_iter().find(|m| m.name == name)
+    }
+
+    /// Replaces the module counters (a deployment changed the modules; those
+    /// that stay keep theirs).
+    pub(crate) fn set_modules(&self, modules: Vec<Arc<ModuleMetrics>>) {
+        *self.modules.write().unwrap_or_else(|p| p.into_inner()) = modules;
+    }
+
+    /// Records the last deployment's outcome.
+    pub(crate) fn set_deployment(&self, deployment: DeploymentSnapshot) {
+        *self.deployment.lock().unwrap_or_else(|p| p.into_inner()) = Some(deployment);
+    }
+
+    /// Replaces the route counters.
+    pub(crate) fn set_routes(&self, routes: Vec<Arc<RouteMetrics>>) {
+        *self.routes.write().unwrap_or_else(|p| p.into_inner()) = routes;
     }
 
     /// A copy of every counter, now.
     pub fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
-            modules: self.modules.iter().map(|m| m.snapshot()).collect(),
+            modules: self.modules().iter().map(|m| m.snapshot()).collect(),
             routes: self
-                .routes
+                .routes()
                 .iter()
                 .map(|r| RouteSnapshot {
                     name: r.name.clone(),
@@ -384,6 +423,11 @@ impl Metrics {
             upstream: read(&self.upstream),
             unrouted: read(&self.unrouted),
             queue: self.queue.snapshot(),
+            deployment: self
+                .deployment
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         }
     }
 }
@@ -442,6 +486,19 @@ pub struct MetricsSnapshot {
     pub queue: QueueSnapshot,
     /// Messages that matched no route.
     pub unrouted: u64,
+    /// The last deployment applied or refused.
+    pub deployment: Option<DeploymentSnapshot>,
+}
+
+/// The last deployment's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeploymentSnapshot {
+    /// Its version (0: the manifest file).
+    pub version: u64,
+    /// 200 (applied) or 400 (refused).
+    pub code: u16,
+    /// What was started, restarted and stopped, or why it was refused.
+    pub description: String,
 }
 
 impl MetricsSnapshot {

@@ -107,6 +107,22 @@ enum Target {
     Upstream,
 }
 
+/// A change to the routing table, from the gateway's deployer.
+pub enum RouterCommand {
+    /// Route with `routes` from now on, delivering to `inboxes`.
+    Reconfigure {
+        /// The new routes.
+        routes: Vec<RouteSpec>,
+        /// Every module's input queue, by name.
+        inboxes: Vec<(String, ModuleInbox)>,
+        /// Told when the new table is in use.
+        done: tokio::sync::oneshot::Sender<()>,
+    },
+}
+
+/// How many routing-table changes may wait.
+pub const ROUTER_COMMANDS: usize = 4;
+
 /// The routing table and the queues it delivers to.
 pub struct Router {
     entries: Vec<Entry>,
@@ -126,6 +142,21 @@ impl Router {
         upstream: mpsc::Sender<UpstreamMessage>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let mut router = Router {
+            entries: Vec::new(),
+            inboxes: Vec::new(),
+            upstream,
+            metrics,
+        };
+        router.reconfigure(routes, inboxes);
+        router
+    }
+
+    /// Replaces the routing table. Route counters carry over by route name.
+    fn reconfigure(&mut self, routes: &[RouteSpec], inboxes: Vec<(String, ModuleInbox)>) {
+        let metrics = &self.metrics;
+        let old_counters = metrics.routes();
+        let mut counters = Vec::with_capacity(routes.len());
         let mut entries = Vec::with_capacity(routes.len());
         for spec in routes {
             let (name, route) = (&spec.name, &spec.route);
@@ -139,12 +170,12 @@ impl Router {
                     }
                 },
             };
-            let metrics = metrics
-                .routes
+            let metrics = old_counters
                 .iter()
                 .find(|r| r.name == *name)
                 .cloned()
                 .unwrap_or_else(|| Arc::new(RouteMetrics::new(name)));
+            counters.push(metrics.clone());
             entries.push(Entry {
                 name: Arc::from(name.as_str()),
                 route: route.clone(),
@@ -155,18 +186,34 @@ impl Router {
                 metrics,
             });
         }
-        Router {
-            entries,
-            inboxes: inboxes.into_iter().map(|(_, inbox)| inbox).collect(),
-            upstream,
-            metrics,
-        }
+        self.metrics.set_routes(counters);
+        self.entries = entries;
+        self.inboxes = inboxes.into_iter().map(|(_, inbox)| inbox).collect();
     }
 
-    /// Routes messages until every sender is gone.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Envelope>) {
-        while let Some(envelope) = rx.recv().await {
-            self.route(envelope).await;
+    /// Routes messages until every sender is gone, taking routing-table
+    /// changes from `commands` between messages.
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Envelope>,
+        mut commands: mpsc::Receiver<RouterCommand>,
+    ) {
+        let mut commands_open = true;
+        loop {
+            tokio::select! {
+                biased;
+                command = commands.recv(), if commands_open => match command {
+                    Some(RouterCommand::Reconfigure { routes, inboxes, done }) => {
+                        self.reconfigure(&routes, inboxes);
+                        let _ = done.send(());
+                    }
+                    None => commands_open = false,
+                },
+                envelope = rx.recv() => match envelope {
+                    Some(envelope) => self.route(envelope).await,
+                    None => return,
+                },
+            }
         }
     }
 

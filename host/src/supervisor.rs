@@ -278,8 +278,16 @@ impl Supervisor {
     }
 }
 
-/// Runs a module until shutdown, or until its restart policy gives up on it.
-pub async fn run(spec: InstanceSpec, runtime: Arc<Runtime>, io: InstanceIo) {
+/// Runs a module until it is stopped (`io.shutdown`), or until its restart
+/// policy gives up on it. Stopped, it hands back its input queue with what is
+/// still waiting in it, so that a restarted module carries on from there;
+/// given up on, it closes the queue (the router then counts what it can no
+/// longer deliver) and returns `None`.
+pub async fn run(
+    spec: InstanceSpec,
+    runtime: Arc<Runtime>,
+    io: InstanceIo,
+) -> Option<mpsc::Receiver<Delivery>> {
     let InstanceIo {
         inbox,
         control,
@@ -361,4 +369,6 @@ pub async fn run(spec: InstanceSpec, runtime: Arc<Runtime>, io: InstanceIo) {
         tracing::error!(module = %name, "cannot flush the module's storage: {e}");
     }
     task.metrics.set_status(status);
+    let stopped_by_gateway = *task.shutdown.borrow();
+    stopped_by_gateway.then_some(task.inbox)
 }

@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod control;
+mod deploy;
+mod deployment;
 mod harness;
 mod ingest;
 mod lifecycle;

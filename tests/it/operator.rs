@@ -161,9 +161,10 @@ async fn gateway(dir: &std::path::Path, broker: &Broker, device: &str) -> Gatewa
         base: Duration::from_millis(100),
         cap: Duration::from_secs(1),
     };
-    let options = GatewayOptions {
-        data_dir: dir.join("data"),
-        uplink: Some(uplink),
+    let options = {
+        let mut o = GatewayOptions::new(dir.join("data"));
+        o.uplink = Some(uplink);
+        o
     };
     Gateway::start_with(&m, &options).await.unwrap()
 }

@@ -77,9 +77,10 @@ fn uplink(url: &str) -> UplinkConfig {
 /// Starts a gateway with `config`, queues `n` messages, and returns it.
 async fn gateway_with(dir: &Path, config: UplinkConfig, n: usize) -> Gateway {
     std::fs::create_dir_all(dir).unwrap();
-    let options = GatewayOptions {
-        data_dir: dir.join(format!("data-{}", config.port)),
-        uplink: Some(config),
+    let options = {
+        let mut o = GatewayOptions::new(dir.join(format!("data-{}", config.port)));
+        o.uplink = Some(config);
+        o
     };
     let gw = Gateway::start_with(&manifest(dir), &options).await.unwrap();
     for i in 0..n {

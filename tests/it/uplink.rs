@@ -78,9 +78,10 @@ fn options(dir: &Path, broker: &Broker) -> GatewayOptions {
         base: Duration::from_millis(100),
         cap: Duration::from_secs(1),
     };
-    GatewayOptions {
-        data_dir: dir.join("data"),
-        uplink: Some(uplink),
+    {
+        let mut o = GatewayOptions::new(dir.join("data"));
+        o.uplink = Some(uplink);
+        o
     }
 }
 

@@ -23,6 +23,7 @@ pub mod methods;
 pub mod status;
 pub mod topics;
 
+use crate::deployer::DeployRequest;
 use crate::message::{IdGenerator, new_message, stamp_from_device};
 use crate::metrics::{Metrics, ModuleStatus};
 use crate::router::{Envelope, Producer};
@@ -42,17 +43,36 @@ use topics::{Addressed, Topics};
 
 /// How often the status is checked for changes.
 pub const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// How many commands from the deployer may wait.
+pub const AGENT_COMMANDS: usize = 16;
+
+/// What the deployer tells the agent.
+#[derive(Debug)]
+pub enum AgentCommand {
+    /// The twins and control queues of what runs now.
+    Modules {
+        /// Every twin: the device's and one per module.
+        twins: BTreeMap<String, SharedTwin>,
+        /// Each running module's control queue.
+        controls: HashMap<String, mpsc::Sender<Control>>,
+    },
+    /// A deployment was applied or refused (the outcome is in the
+    /// metrics): publish the status now.
+    Deployed,
+}
 
 /// What the agent works with.
 pub struct AgentIo {
     /// The device id (the topic tree's root).
     pub device: String,
-    /// Every twin: the device's and one per module.
-    pub twins: BTreeMap<String, SharedTwin>,
+    /// The device twin (the module twins come with [`AgentCommand::Modules`]).
+    pub device_twin: SharedTwin,
     /// Where twins are stored.
     pub store: TwinStore,
-    /// Each running module's control queue.
-    pub controls: HashMap<String, mpsc::Sender<Control>>,
+    /// Commands from the deployer.
+    pub commands: mpsc::Receiver<AgentCommand>,
+    /// Where deployments from the cloud go.
+    pub deployer: mpsc::Sender<DeployRequest>,
     /// Events from the cloud connection, if there is one.
     pub link: Option<mpsc::Receiver<ControlEvent>>,
     /// Reported changes from the modules.
@@ -81,6 +101,9 @@ struct Agent {
     unpublished: BTreeSet<String>,
     twin_errors: BTreeMap<String, String>,
     last_status: Option<Map<String, Value>>,
+    deployer: mpsc::Sender<DeployRequest>,
+    /// The last desired document for each twin the gateway does not have.
+    unclaimed: HashMap<String, Box<Publish>>,
 }
 
 /// Stores a twin on the blocking pool (a save flushes to disk).
@@ -96,10 +119,10 @@ async fn save(store: &TwinStore, twin: &str, doc: TwinDoc) -> Result<(), String>
 impl Agent {
     async fn on_desired(&mut self, twin: &str, publish: &Publish) {
         let Some(shared) = self.twins.get(twin).cloned() else {
-            tracing::debug!(
-                twin,
-                "a desired document for a twin this gateway does not have"
-            );
+            // Perhaps for a module a deployment is about to start: kept, and
+            // applied when that twin appears.
+            self.unclaimed
+                .insert(twin.to_string(), Box::new(publish.clone()));
             return;
         };
         let parsed: Result<Value, String> =
@@ -159,7 +182,7 @@ impl Agent {
         };
         let running = self
             .metrics
-            .modules
+            .modules()
             .iter()
             .any(|m| &*m.name == module && m.status() == ModuleStatus::Running);
         match self.controls.get(module) {
@@ -187,6 +210,14 @@ impl Agent {
                     Some(Addressed::Desired { twin }) => self.on_desired(twin, &publish).await,
                     Some(Addressed::Method { module, method }) => {
                         self.on_method(module, method, &publish)
+                    }
+                    Some(Addressed::Deployment) => {
+                        let deployer = self.deployer.clone();
+                        let payload = publish.payload.to_vec();
+                        // The deployer may take a while: the agent carries on.
+                        tokio::spawn(async move {
+                            let _ = deployer.send(DeployRequest::Cloud { payload }).await;
+                        });
                     }
                     None => {
                         tracing::debug!(%topic, "a message on a topic the agent does not handle")
@@ -250,6 +281,37 @@ impl Agent {
         }
     }
 
+    async fn on_command(&mut self, command: AgentCommand) {
+        match command {
+            AgentCommand::Modules { twins, controls } => {
+                self.twins = twins;
+                self.controls = controls;
+                // New twins are published on the next turn.
+                for twin in self.twins.keys() {
+                    self.unpublished.insert(twin.clone());
+                }
+                let claimed: Vec<String> = self
+                    .unclaimed
+                    .keys()
+                    .filter(|t| self.twins.contains_key(*t))
+                    .cloned()
+                    .collect();
+                for twin in claimed {
+                    if let Some(publish) = self.unclaimed.remove(&twin) {
+                        self.on_desired(&twin, &publish).await;
+                    }
+                }
+                // A module that was running already was told the twin at its
+                // start; one the deployment started or restarted reads it
+                // now. Either way, a change notice catches it up.
+                for control in self.controls.values() {
+                    let _ = control.try_send(Control::TwinChanged);
+                }
+            }
+            AgentCommand::Deployed => {}
+        }
+    }
+
     fn publish_status(&mut self) {
         let Some(client) = &self.client else { return };
         let doc = status::document(&self.device, &self.metrics.snapshot(), &self.twin_errors);
@@ -268,9 +330,7 @@ impl Agent {
 
 /// Reports the gateway's own version in the device twin, once it differs.
 async fn report_device(io: &AgentIo) {
-    let Some(shared) = io.twins.get(DEVICE_TWIN_ID) else {
-        return;
-    };
+    let shared = &io.device_twin;
     let version = Value::from(env!("CARGO_PKG_VERSION"));
     let doc = {
         let mut doc = lock(shared);
@@ -294,9 +354,10 @@ pub async fn run(io: AgentIo) {
     report_device(&io).await;
     let AgentIo {
         device,
-        twins,
+        device_twin,
         store,
-        controls,
+        mut commands,
+        deployer,
         mut link,
         mut changes,
         router,
@@ -304,12 +365,16 @@ pub async fn run(io: AgentIo) {
         metrics,
         mut shutdown,
     } = io;
+    let mut twins = BTreeMap::new();
+    twins.insert(DEVICE_TWIN_ID.to_string(), device_twin);
     let mut agent = Agent {
         topics: Topics::new(&device),
         device,
         twins,
         store,
-        controls,
+        controls: HashMap::new(),
+        deployer,
+        unclaimed: HashMap::new(),
         router,
         ids,
         metrics,
@@ -343,6 +408,13 @@ pub async fn run(io: AgentIo) {
                 }
                 agent.on_reported(batch).await;
             }
+            command = commands.recv() => match command {
+                Some(command) => {
+                    agent.on_command(command).await;
+                    agent.publish_status();
+                }
+                None => break,
+            },
             _ = status_tick.tick() => agent.publish_status(),
         }
         agent.publish();

@@ -59,6 +59,13 @@ pub fn document(
         }),
     );
     doc.insert("twinErrors".into(), json!(twin_errors));
+    if let Some(d) = &snap.deployment {
+        doc.insert("lastDesiredVersion".into(), d.version.into());
+        doc.insert(
+            "lastDesiredStatus".into(),
+            json!({ "code": d.code, "description": d.description }),
+        );
+    }
     doc
 }
 

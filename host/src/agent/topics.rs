@@ -14,6 +14,8 @@ pub enum Addressed<'t> {
         /// The twin id.
         twin: &'t str,
     },
+    /// The deployment document.
+    Deployment,
     /// A direct method request.
     Method {
         /// The module.
@@ -32,11 +34,17 @@ impl Topics {
     }
 
     /// What the gateway subscribes to.
-    pub fn subscriptions(&self) -> [String; 2] {
+    pub fn subscriptions(&self) -> [String; 3] {
         [
             format!("{}/twins/+/desired", self.root),
             format!("{}/methods/+/+", self.root),
+            self.deployment(),
         ]
+    }
+
+    /// The retained deployment document.
+    pub fn deployment(&self) -> String {
+        format!("{}/deployment", self.root)
     }
 
     /// `online`: retained `true` or `false`.
@@ -81,6 +89,7 @@ impl Topics {
         match levels.as_slice() {
             ["twins", twin, "desired"] => Some(Addressed::Desired { twin }),
             ["methods", module, method] => Some(Addressed::Method { module, method }),
+            ["deployment"] => Some(Addressed::Deployment),
             _ => None,
         }
     }

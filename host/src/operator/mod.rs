@@ -1,7 +1,7 @@
 //! The operator's side of the cloud protocol (`docs/protocol.md`): what the
-//! `ganglion twin`, `invoke`, `status` and `monitor` commands do over the
-//! cloud MQTT broker, as a library, so that integration tests call the same
-//! code as the command line.
+//! `ganglion twin`, `invoke`, `status`, `monitor` and `deploy` commands do
+//! over the cloud MQTT broker, as a library, so that integration tests call
+//! the same code as the command line.
 //!
 //! - [`broker`]: where the broker is and how to reach it
 //!   ([`BrokerSettings`]), built like the gateway's uplink (TLS included),
@@ -16,10 +16,13 @@
 //! - [`status`]: the retained status document and the online flag, and a
 //!   table of them for people.
 //! - [`monitor`]: the live stream of telemetry, reported twins and status.
+//! - [`deploy`]: checks a manifest locally, publishes it as the device's
+//!   next retained deployment, and waits for the gateway to report it.
 //!
 //! Every failure is an [`OperatorError`] that names what failed and why.
 
 pub mod broker;
+pub mod deploy;
 pub mod method;
 pub mod monitor;
 pub mod session;
@@ -29,6 +32,7 @@ pub mod twin;
 pub use broker::BrokerSettings;
 pub use session::{Incoming, Session};
 
+use crate::manifest::ManifestError;
 use crate::twin::TwinError;
 use crate::uplink::tls::TlsError;
 use std::time::Duration;
@@ -170,6 +174,17 @@ pub enum OperatorError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A manifest to deploy could not be read or does not validate;
+    /// nothing was published.
+    #[error("{error}\nnothing was published{}", missing_files_hint(*.only_missing_files))]
+    ManifestRefused {
+        /// Why. (Part of the message, not a `source`, so that a printed
+        /// error chain says it once.)
+        error: ManifestError,
+        /// Whether every problem is a file that is missing here: module
+        /// paths are resolved on the gateway, where the files may be.
+        only_missing_files: bool,
+    },
     /// No status document was ever published for the device.
     #[error(
         "no status for device `{device}` on the broker: its gateway never connected, or the device id is wrong"
@@ -178,6 +193,17 @@ pub enum OperatorError {
         /// The device.
         device: String,
     },
+}
+
+/// The hint for a manifest whose only problems are missing files.
+fn missing_files_hint(only_missing_files: bool) -> &'static str {
+    if only_missing_files {
+        "; every problem is a missing file, and the gateway resolves module paths \
+         relative to the folder of its own manifest: if the files are there, deploy \
+         with --no-check"
+    } else {
+        ""
+    }
 }
 
 /// Checks that `name` can be one level of a topic: non-empty, without `/`,

@@ -1,5 +1,6 @@
 //! The operator's commands over the cloud broker: `ganglion twin get|set`,
-//! `ganglion invoke`, `ganglion status` and `ganglion monitor`. Each parses
+//! `ganglion invoke`, `ganglion status`, `ganglion monitor` and
+//! `ganglion deploy`. Each parses
 //! its flags, opens one MQTT session with [`Session::connect`], calls
 //! [`ganglion::operator`] and prints the result, for people or, with
 //! `--json`, for programs.
@@ -7,6 +8,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use ganglion::message::{now_ms, rfc3339};
+use ganglion::operator::deploy::{self, ManifestText};
 use ganglion::operator::method::{self, MethodRequest};
 use ganglion::operator::session::DEFAULT_RETAINED_WAIT;
 use ganglion::operator::twin::{self, VersionedDoc};
@@ -141,6 +143,29 @@ pub struct StatusArgs {
 pub struct MonitorArgs {
     /// The device (gateway) id.
     device: String,
+    #[command(flatten)]
+    broker: BrokerArgs,
+}
+
+/// `ganglion deploy`.
+#[derive(Args)]
+pub struct DeployArgs {
+    /// The device (gateway) id.
+    device: String,
+    /// The manifest (TOML) to deploy. Module paths in it are resolved on the
+    /// gateway, relative to the folder of the manifest it was started with.
+    manifest: PathBuf,
+    /// Seconds to wait for the gateway to report the deployment in its
+    /// status (0: do not wait; exit once the broker has it).
+    #[arg(long, value_name = "SECS", default_value_t = deploy::DEFAULT_STATUS_WAIT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    wait: u64,
+    /// Do not validate the manifest here first (for module files that exist
+    /// on the gateway only); the gateway still validates it.
+    #[arg(long)]
+    no_check: bool,
+    #[command(flatten)]
+    retained: WaitArgs,
     #[command(flatten)]
     broker: BrokerArgs,
 }
@@ -335,5 +360,53 @@ pub fn monitor(args: MonitorArgs) -> Result<()> {
         };
         session.disconnect().await;
         result
+    })
+}
+
+/// `ganglion deploy`: exits 0 once the gateway reports the deployment
+/// applied (or, with `--wait 0`, once the broker has it), non-zero if the
+/// gateway refused it or did not report it in time.
+pub fn deploy(args: DeployArgs) -> Result<()> {
+    // Checked before connecting: manifest errors show even with no broker.
+    let manifest = ManifestText::read(&args.manifest, !args.no_check)?;
+    block_on(async move {
+        let mut session = Session::connect(&args.broker.settings()).await?;
+        let status_wait = Duration::from_secs(args.wait);
+        if !args.broker.json && !status_wait.is_zero() {
+            eprintln!(
+                "publishing {} for device `{}`; waiting up to {} s for the gateway to report it",
+                manifest.path().display(),
+                args.device,
+                args.wait
+            );
+        }
+        let outcome = deploy::deploy(
+            &mut session,
+            &args.device,
+            &manifest,
+            Duration::from_secs(args.retained.secs),
+            status_wait,
+        )
+        .await;
+        session.disconnect().await;
+        let outcome = outcome?;
+        let summary = outcome.summary();
+        if args.broker.json {
+            println!("{}", outcome.to_json());
+        } else if outcome.report.is_some() || status_wait.is_zero() {
+            println!("{summary}");
+        }
+        if status_wait.is_zero() || outcome.is_applied() {
+            return Ok(());
+        }
+        match &outcome.report {
+            // The summary went to standard output (unless --json).
+            Some(_) if !args.broker.json => bail!(
+                "device `{}` did not apply deployment version {}",
+                args.device,
+                outcome.version
+            ),
+            _ => bail!("{summary}"),
+        }
     })
 }

@@ -6,8 +6,8 @@
 //!   against a sample message.
 //! - `ganglion manifest import deployment.json` converts an Azure IoT Edge
 //!   deployment manifest.
-//! - `ganglion twin get|set`, `invoke`, `status` and `monitor` drive a gateway
-//!   through the cloud broker (see `docs/protocol.md`).
+//! - `ganglion twin get|set`, `invoke`, `status`, `monitor` and `deploy`
+//!   drive a gateway through the cloud broker (see `docs/protocol.md`).
 
 mod cloud;
 mod flow;
@@ -58,6 +58,10 @@ enum Command {
     /// Stream a gateway's telemetry, reported twins and status changes from
     /// the cloud broker until Ctrl-C.
     Monitor(cloud::MonitorArgs),
+    /// Deploy a manifest to a gateway through the cloud broker, as its next
+    /// retained deployment, and wait for the gateway to report it. Exits 0
+    /// when the gateway applied it.
+    Deploy(cloud::DeployArgs),
 }
 
 #[derive(Subcommand)]
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
         Command::Invoke(args) => cloud::invoke(args),
         Command::Status(args) => cloud::status(args),
         Command::Monitor(args) => cloud::monitor(args),
+        Command::Deploy(args) => cloud::deploy(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

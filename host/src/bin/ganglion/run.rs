@@ -114,6 +114,12 @@ async fn serve(args: &RunArgs) -> Result<()> {
     let manifest = Manifest::load(manifest_path)?;
     let mut options = GatewayOptions::new(&args.data_dir);
     options.uplink = uplink(args, &manifest)?;
+    options.manifest_dir = manifest_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    options.watch = Some(manifest_path.to_path_buf());
     let mut gateway = Gateway::start_with(&manifest, &options).await?;
     for (module, why) in gateway.failed_to_start() {
         tracing::error!(module = %module, "did not start: {why}");

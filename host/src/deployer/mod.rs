@@ -1,0 +1,555 @@
+//! The deployer: the task that owns the running modules, and applies a
+//! deployment as a diff against what runs.
+//!
+//! - Every module file a deployment names is loaded before anything is
+//!   touched: one that does not load refuses the whole deployment, and the
+//!   running one carries on.
+//! - A module that is new is started, one that is gone is stopped, one whose
+//!   specification changed is restarted (its input queue, with what waits in
+//!   it, carries over to the new instance), and one that did not change is
+//!   left alone.
+//! - The router gets the new routes and queues in one step, and the agent the
+//!   new twins and control queues.
+//!
+//! Deployments come from the cloud (through the agent: a version and the
+//! manifest's text), from the watched manifest file ([`watch`]), or from
+//! [`crate::Gateway::apply`]. A cloud deployment that was applied is stored,
+//! so that the gateway runs it again after a restart.
+
+pub mod stored;
+pub mod watch;
+
+use crate::agent::AgentCommand;
+use crate::manifest::{DesiredStatus, Manifest, ModuleSpec, RouteSpec};
+use crate::metrics::{DeploymentSnapshot, Metrics, ModuleMetrics, ModuleStatus};
+use crate::router::{Delivery, Envelope, ModuleInbox, RouterCommand};
+use crate::runtime::storage::ModuleStorage;
+use crate::runtime::twin::{ModuleTwin, ReportedChange, SharedTwin};
+use crate::runtime::{LoadError, Runtime};
+use crate::supervisor::{self, CONTROL_QUEUE, Control, InstanceIo, InstanceSpec};
+use crate::twin::{DEVICE_TWIN_ID, TwinError, TwinStore};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use stored::StoredDeployment;
+use tokio::sync::{mpsc, oneshot, watch as signal};
+use tokio::task::JoinHandle;
+
+/// How many deployment requests may wait.
+pub const DEPLOY_REQUESTS: usize = 8;
+
+/// The status code of an applied deployment.
+pub const APPLIED: u16 = 200;
+/// The status code of a refused deployment.
+pub const REFUSED: u16 = 400;
+
+/// What happened to a deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployOutcome {
+    /// [`APPLIED`] or [`REFUSED`].
+    pub code: u16,
+    /// What was started, restarted and stopped, or why it was refused.
+    pub description: String,
+    /// The modules whose first `init` failed, with the reason.
+    pub failed: Vec<(String, String)>,
+}
+
+/// A deployment to apply.
+#[derive(Debug)]
+pub enum DeployRequest {
+    /// A validated manifest (from the watched file, or the library's caller).
+    Local {
+        /// The manifest.
+        manifest: Box<Manifest>,
+        /// Told the outcome.
+        reply: Option<oneshot::Sender<DeployOutcome>>,
+    },
+    /// A manifest file that did not validate: reported as refused.
+    Invalid {
+        /// Why.
+        description: String,
+    },
+    /// A deployment document from the cloud: `{"version": N, "manifest": "..."}`.
+    Cloud {
+        /// The payload as published.
+        payload: Vec<u8>,
+    },
+}
+
+/// Why the deployer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// A module's component could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A module's storage could not be opened.
+    #[error("module `{module}`: cannot open its storage: {source}")]
+    Storage {
+        /// The module.
+        module: String,
+        /// What sled said.
+        source: sled::Error,
+    },
+    /// A module's stored twin could not be read.
+    #[error(transparent)]
+    Twin(#[from] TwinError),
+}
+
+/// A module as the deployer keeps it.
+struct Module {
+    spec: ModuleSpec,
+    metrics: Arc<ModuleMetrics>,
+    inbox: mpsc::Sender<Delivery>,
+    twin: SharedTwin,
+    /// Present while it runs.
+    running: Option<Running>,
+}
+
+struct Running {
+    stop: signal::Sender<bool>,
+    control: mpsc::Sender<Control>,
+    task: JoinHandle<Option<mpsc::Receiver<Delivery>>>,
+}
+
+/// What the deployer works with.
+pub struct DeployerIo {
+    /// The runtime modules are loaded into.
+    pub runtime: Arc<Runtime>,
+    /// The database (module storage, twins, the stored deployment).
+    pub db: sled::Db,
+    /// Where relative module paths of cloud deployments start.
+    pub base_dir: PathBuf,
+    /// The router's messages, for the supervisors.
+    pub router: mpsc::Sender<Envelope>,
+    /// The router's table changes.
+    pub router_commands: mpsc::Sender<RouterCommand>,
+    /// The agent's commands.
+    pub agent: mpsc::Sender<AgentCommand>,
+    /// The gateway's counters.
+    pub metrics: Arc<Metrics>,
+    /// Where modules' reported twin changes go.
+    pub changes: mpsc::Sender<ReportedChange>,
+    /// The device twin.
+    pub device_twin: SharedTwin,
+}
+
+/// The deployer's state.
+pub struct Deployer {
+    io: DeployerIo,
+    twins: TwinStore,
+    stored: StoredDeployment,
+    modules: Vec<(String, Module)>,
+    routes: Vec<RouteSpec>,
+    /// The manifest that runs, for the settings that apply at the next start.
+    current: Option<Manifest>,
+}
+
+/// The result of one module's start: its name and the first `init`'s outcome.
+type Start = (String, oneshot::Receiver<Result<(), String>>);
+
+fn names(list: &[String]) -> String {
+    if list.is_empty() {
+        "none".to_string()
+    } else {
+        list.join(", ")
+    }
+}
+
+impl Deployer {
+    /// A deployer with nothing running yet.
+    pub fn new(io: DeployerIo) -> Result<Deployer, DeployError> {
+        let twins = TwinStore::open(&io.db)?;
+        let stored = StoredDeployment::open(&io.db).map_err(|source| DeployError::Storage {
+            module: "(deployment)".to_string(),
+            source,
+        })?;
+        Ok(Deployer {
+            io,
+            twins,
+            stored,
+            modules: Vec::new(),
+            routes: Vec::new(),
+            current: None,
+        })
+    }
+
+    /// The deployment stored from the cloud, if any: its version and text.
+    pub fn stored(&self) -> Option<(u64, String)> {
+        self.stored.get()
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.modules.iter().position(|(n, _)| n == name)
+    }
+
+    /// Starts a supervisor for `spec` on `inbox`.
+    fn start(
+        &self,
+        spec: &ModuleSpec,
+        component: crate::runtime::LoadedComponent,
+        module: &Module,
+        inbox: mpsc::Receiver<Delivery>,
+    ) -> Result<(Running, Start), DeployError> {
+        let storage =
+            ModuleStorage::open(&self.io.db, &spec.name, spec.storage_quota).map_err(|source| {
+                DeployError::Storage {
+                    module: spec.name.clone(),
+                    source,
+                }
+            })?;
+        let instance = InstanceSpec {
+            name: Arc::from(spec.name.as_str()),
+            component,
+            config: spec.config.clone(),
+            limits: spec.limits,
+            restart: spec.restart,
+            storage: Some(storage),
+            twin: Some(ModuleTwin {
+                id: Arc::from(spec.name.as_str()),
+                doc: module.twin.clone(),
+                changes: self.io.changes.clone(),
+            }),
+        };
+        let (stop, stop_rx) = signal::channel(false);
+        let (control, control_rx) = mpsc::channel(CONTROL_QUEUE);
+        let (started, started_rx) = oneshot::channel();
+        let io = InstanceIo {
+            inbox,
+            control: control_rx,
+            router: self.io.router.clone(),
+            metrics: module.metrics.clone(),
+            shutdown: stop_rx,
+            started,
+        };
+        let task = tokio::spawn(supervisor::run(instance, self.io.runtime.clone(), io));
+        Ok((
+            Running {
+                stop,
+                control,
+                task,
+            },
+            (spec.name.clone(), started_rx),
+        ))
+    }
+
+    /// Applies `manifest`. On `Err`, nothing changed.
+    pub async fn apply(&mut self, manifest: &Manifest) -> Result<DeployOutcome, DeployError> {
+        // Load every component that must (re)start before touching anything.
+        let mut components = HashMap::new();
+        for spec in &manifest.modules {
+            let unchanged = self
+                .position(&spec.name)
+                .is_some_and(|i| self.modules[i].1.spec == *spec);
+            if !unchanged && spec.status == DesiredStatus::Running {
+                let component = self.io.runtime.load_file(&spec.name, &spec.path)?;
+                components.insert(spec.name.clone(), component);
+            }
+        }
+        let (mut started, mut restarted, mut stopped, mut kept) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        // Stop what is gone.
+        let gone: Vec<String> = self
+            .modules
+            .iter()
+            .filter(|(n, _)| !manifest.modules.iter().any(|m| &m.name == n))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in gone {
+            if let Some(i) = self.position(&name) {
+                let (_, mut module) = self.modules.remove(i);
+                stop(&mut module).await;
+                stopped.push(name);
+            }
+        }
+        let mut starts = Vec::new();
+        let mut next = Vec::with_capacity(manifest.modules.len());
+        for spec in &manifest.modules {
+            let existing = self.position(&spec.name).map(|i| self.modules.remove(i).1);
+            let (mut module, inbox) = match existing {
+                Some(module) if module.spec == *spec => {
+                    kept.push(spec.name.clone());
+                    next.push((spec.name.clone(), module));
+                    continue;
+                }
+                Some(mut module) => {
+                    let waiting = stop(&mut module).await;
+                    let (tx, rx) = requeue(waiting, spec.queue_length, &module);
+                    module.inbox = tx;
+                    module.spec = spec.clone();
+                    restarted.push(spec.name.clone());
+                    (module, rx)
+                }
+                None => {
+                    let doc = self.twins.load(&spec.name)?;
+                    let (tx, rx) = mpsc::channel(spec.queue_length.max(1));
+                    let module = Module {
+                        spec: spec.clone(),
+                        metrics: Arc::new(ModuleMetrics::new(&spec.name)),
+                        inbox: tx,
+                        twin: Arc::new(Mutex::new(doc)),
+                        running: None,
+                    };
+                    started.push(spec.name.clone());
+                    (module, rx)
+                }
+            };
+            match components.remove(&spec.name) {
+                Some(component) => {
+                    let (running, start) = self.start(spec, component, &module, inbox)?;
+                    module.running = Some(running);
+                    starts.push(start);
+                }
+                // Stopped in the manifest: its queue closes, and the router
+                // counts what it can no longer deliver.
+                None => module.metrics.set_status(ModuleStatus::Stopped),
+            }
+            next.push((spec.name.clone(), module));
+        }
+        self.modules = next;
+        self.routes = manifest.routes.clone();
+        self.publish_modules().await;
+        let mut failed = Vec::new();
+        for (name, start) in starts {
+            match start.await {
+                Ok(Ok(())) => {}
+                Ok(Err(why)) => failed.push((name, why)),
+                Err(_) => failed.push((name, "its task ended".to_string())),
+            }
+        }
+        let mut description = format!(
+            "applied: started {}; restarted {}; stopped {}; unchanged {}; {} routes",
+            names(&started),
+            names(&restarted),
+            names(&stopped),
+            names(&kept),
+            manifest.routes.len()
+        );
+        if !failed.is_empty() {
+            let list: Vec<String> = failed
+                .iter()
+                .map(|(n, why)| format!("{n} ({why})"))
+                .collect();
+            description.push_str(&format!("; did not start: {}", list.join(", ")));
+        }
+        if let Some(current) = &self.current {
+            let mut later = Vec::new();
+            if current.store_and_forward != manifest.store_and_forward {
+                later.push("[store-and-forward]");
+            }
+            if current.ingest != manifest.ingest {
+                later.push("[ingest]");
+            }
+            if current.upstream != manifest.upstream {
+                later.push("[upstream]");
+            }
+            if !later.is_empty() {
+                description.push_str(&format!(
+                    "; {} take effect at the next start",
+                    later.join(", ")
+                ));
+            }
+        }
+        self.current = Some(manifest.clone());
+        Ok(DeployOutcome {
+            code: APPLIED,
+            description,
+            failed,
+        })
+    }
+
+    /// Tells the router, the counters and the agent what runs now.
+    async fn publish_modules(&self) {
+        let inboxes = self
+            .modules
+            .iter()
+            .map(|(name, m)| {
+                (
+                    name.clone(),
+                    ModuleInbox {
+                        tx: m.inbox.clone(),
+                        metrics: m.metrics.clone(),
+                    },
+                )
+            })
+            .collect();
+        self.io.metrics.set_modules(
+            self.modules
+                .iter()
+                .map(|(_, m)| m.metrics.clone())
+                .collect(),
+        );
+        let (done, applied) = oneshot::channel();
+        let command = RouterCommand::Reconfigure {
+            routes: self.routes.clone(),
+            inboxes,
+            done,
+        };
+        if self.io.router_commands.send(command).await.is_ok() {
+            let _ = applied.await;
+        }
+        let mut twins = BTreeMap::new();
+        twins.insert(DEVICE_TWIN_ID.to_string(), self.io.device_twin.clone());
+        let mut controls = HashMap::new();
+        for (name, m) in &self.modules {
+            twins.insert(name.clone(), m.twin.clone());
+            if let Some(r) = &m.running {
+                controls.insert(name.clone(), r.control.clone());
+            }
+        }
+        let _ = self
+            .io
+            .agent
+            .send(AgentCommand::Modules { twins, controls })
+            .await;
+    }
+
+    async fn report(&self, version: u64, outcome: &DeployOutcome) {
+        self.io.metrics.set_deployment(DeploymentSnapshot {
+            version,
+            code: outcome.code,
+            description: outcome.description.clone(),
+        });
+        let _ = self.io.agent.send(AgentCommand::Deployed).await;
+    }
+
+    /// Handles one request.
+    async fn handle(&mut self, request: DeployRequest) {
+        match request {
+            DeployRequest::Local { manifest, reply } => {
+                let outcome = match self.apply(&manifest).await {
+                    Ok(outcome) => outcome,
+                    Err(e) => refused(&e.to_string()),
+                };
+                log(0, &outcome);
+                self.report(0, &outcome).await;
+                if let Some(reply) = reply {
+                    let _ = reply.send(outcome);
+                }
+            }
+            DeployRequest::Invalid { description } => {
+                let outcome = refused(&description);
+                log(0, &outcome);
+                self.report(0, &outcome).await;
+            }
+            DeployRequest::Cloud { payload } => self.cloud_deployment(&payload).await,
+        }
+    }
+
+    async fn cloud_deployment(&mut self, payload: &[u8]) {
+        let (version, text) = match stored::parse(payload) {
+            Ok(parsed) => parsed,
+            Err(why) => {
+                tracing::error!("a deployment from the cloud is malformed: {why}");
+                return;
+            }
+        };
+        if version <= self.stored.last_version() {
+            return;
+        }
+        let name = format!("deployment v{version}");
+        let outcome = match Manifest::parse(&text, &name, &self.io.base_dir) {
+            Err(e) => refused(&e.to_string()),
+            Ok(manifest) => match self.apply(&manifest).await {
+                Ok(outcome) => {
+                    if let Err(e) = self.stored.save(version, &text) {
+                        tracing::error!("cannot store deployment v{version}: {e}");
+                    }
+                    outcome
+                }
+                Err(e) => refused(&e.to_string()),
+            },
+        };
+        if outcome.code != APPLIED
+            && let Err(e) = self.stored.refused(version)
+        {
+            tracing::error!("cannot record that deployment v{version} was refused: {e}");
+        }
+        log(version, &outcome);
+        self.report(version, &outcome).await;
+    }
+
+    /// Applies requests until the gateway stops, then stops every module.
+    pub async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<DeployRequest>,
+        mut shutdown: signal::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                request = requests.recv() => match request {
+                    Some(r) => self.handle(r).await,
+                    None => break,
+                },
+            }
+        }
+        for (_, module) in &mut self.modules {
+            if let Some(r) = &module.running {
+                let _ = r.stop.send(true);
+            }
+        }
+        for (_, module) in &mut self.modules {
+            stop(module).await;
+        }
+    }
+
+    /// Reports the first deployment's outcome to the agent.
+    pub async fn report_start(&self, version: u64, outcome: &DeployOutcome) {
+        self.report(version, outcome).await;
+    }
+}
+
+fn refused(why: &str) -> DeployOutcome {
+    DeployOutcome {
+        code: REFUSED,
+        description: format!("refused, the running deployment carries on: {why}"),
+        failed: Vec::new(),
+    }
+}
+
+fn log(version: u64, outcome: &DeployOutcome) {
+    if outcome.code == APPLIED {
+        tracing::info!(version, "deployment {}", outcome.description);
+    } else {
+        tracing::error!(version, "deployment {}", outcome.description);
+    }
+}
+
+/// Stops a module's instance, if it runs; returns its queue with what waits
+/// in it.
+async fn stop(module: &mut Module) -> Option<mpsc::Receiver<Delivery>> {
+    let running = module.running.take()?;
+    let _ = running.stop.send(true);
+    match running.task.await {
+        Ok(inbox) => inbox,
+        Err(e) => {
+            tracing::error!(module = %module.spec.name, "the module task ended abnormally: {e}");
+            None
+        }
+    }
+}
+
+/// The queue for a restarted module: the old one if its length is unchanged,
+/// else a new one with what was waiting moved over (as much as fits).
+fn requeue(
+    waiting: Option<mpsc::Receiver<Delivery>>,
+    length: usize,
+    module: &Module,
+) -> (mpsc::Sender<Delivery>, mpsc::Receiver<Delivery>) {
+    match waiting {
+        Some(rx) if module.spec.queue_length == length && !module.inbox.is_closed() => {
+            (module.inbox.clone(), rx)
+        }
+        waiting => {
+            let (tx, rx) = mpsc::channel(length.max(1));
+            if let Some(mut old) = waiting {
+                while let Ok(d) = old.try_recv() {
+                    if tx.try_send(d).is_err() {
+                        module.metrics.dropped_queue_full();
+                    }
+                }
+            }
+            (tx, rx)
+        }
+    }
+}
