@@ -208,6 +208,7 @@ impl Gateway {
             metrics: metrics.clone(),
             changes: changes_tx,
             device_twin,
+            requests: deploy_tx.clone(),
         })
         .map_err(GatewayError::from)?;
         let stored = deployer.stored().and_then(|(version, text)| {

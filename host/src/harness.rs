@@ -4,6 +4,7 @@
 //! temporary database of its own.
 
 use crate::message::Message;
+use crate::runtime::grants::Grants;
 use crate::runtime::storage::{DEFAULT_STORAGE_QUOTA, ModuleStorage};
 use crate::runtime::{
     CallOutcome, EpochTicker, Instance, Limits, LoadError, Runtime, RuntimeError,
@@ -57,11 +58,22 @@ pub struct ModuleHarness {
 
 impl ModuleHarness {
     /// Loads the component at `path` as module `name`, instantiates it with the
-    /// default limits and calls `init(config)`.
+    /// default limits and no grants, and calls `init(config)`.
     pub async fn load(
         name: &str,
         path: &Path,
         config: &[(String, String)],
+    ) -> Result<ModuleHarness, HarnessError> {
+        ModuleHarness::load_with_grants(name, path, config, &Grants::default()).await
+    }
+
+    /// [`ModuleHarness::load`], with the module seeing the directories and
+    /// environment variables that `grants` grants.
+    pub async fn load_with_grants(
+        name: &str,
+        path: &Path,
+        config: &[(String, String)],
+        grants: &Grants,
     ) -> Result<ModuleHarness, HarnessError> {
         let runtime = Arc::new(Runtime::new()?);
         let component = runtime.load_file(name, path)?;
@@ -78,6 +90,7 @@ impl ModuleHarness {
                 Limits::default(),
                 Some(storage),
                 None,
+                grants,
             )
             .await
             .map_err(|e| HarnessError::Instantiate {

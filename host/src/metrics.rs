@@ -157,6 +157,12 @@ impl ModuleMetrics {
     pub(crate) fn dropped_not_running(&self) {
         bump(&self.dropped_not_running);
     }
+    /// How many times its instances trapped (including deadlines and memory
+    /// exhaustion).
+    pub fn traps(&self) -> u64 {
+        read(&self.traps)
+    }
+
     pub(crate) fn trapped(&self) {
         bump(&self.traps);
     }

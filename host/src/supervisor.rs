@@ -15,6 +15,7 @@ pub mod policy;
 
 use crate::metrics::{ExitReason, ModuleMetrics, ModuleStatus};
 use crate::router::{Delivery, Envelope, Producer};
+use crate::runtime::grants::Grants;
 use crate::runtime::storage::ModuleStorage;
 use crate::runtime::twin::{ModuleTwin, desired_json, lock as twin_lock};
 use crate::runtime::{CallOutcome, Fault, Instance, Limits, LoadedComponent, MethodCall, Runtime};
@@ -65,6 +66,8 @@ pub struct InstanceSpec {
     pub storage: Option<ModuleStorage>,
     /// The module's twin, shared by every instance of it.
     pub twin: Option<ModuleTwin>,
+    /// The directories and environment variables it may see.
+    pub grants: Grants,
 }
 
 /// The channels an instance task works with.
@@ -100,8 +103,9 @@ fn exit_reason(fault: Fault) -> ExitReason {
     }
 }
 
-/// Instantiates the module and runs `init`.
-async fn start(spec: &InstanceSpec, runtime: &Runtime) -> Result<Instance, ExitReason> {
+/// Instantiates the module and runs `init`: what a hot swap does before it
+/// retires the running instance.
+pub async fn start(spec: &InstanceSpec, runtime: &Runtime) -> Result<Instance, ExitReason> {
     let mut instance = runtime
         .instantiate(
             spec.name.clone(),
@@ -109,6 +113,7 @@ async fn start(spec: &InstanceSpec, runtime: &Runtime) -> Result<Instance, ExitR
             spec.limits,
             spec.storage.clone(),
             spec.twin.clone(),
+            &spec.grants,
         )
         .await
         .map_err(|e| ExitReason::InitFailed(format!("instantiation failed: {}", e.root_cause())))?;
@@ -288,6 +293,18 @@ pub async fn run(
     runtime: Arc<Runtime>,
     io: InstanceIo,
 ) -> Option<mpsc::Receiver<Delivery>> {
+    run_from(spec, runtime, io, None).await
+}
+
+/// [`run`], starting with `ready`, an instance already initialised (a hot
+/// swap's new version), if given.
+pub async fn run_from(
+    spec: InstanceSpec,
+    runtime: Arc<Runtime>,
+    io: InstanceIo,
+    ready: Option<Instance>,
+) -> Option<mpsc::Receiver<Delivery>> {
+    let mut ready = ready;
     let InstanceIo {
         inbox,
         control,
@@ -312,7 +329,11 @@ pub async fn run(
     let mut supervision = Supervision::new(spec.restart);
     let status = loop {
         task.metrics.set_status(ModuleStatus::Starting);
-        let reason = match start(&spec, &runtime).await {
+        let instance = match ready.take() {
+            Some(instance) => Ok(instance),
+            None => start(&spec, &runtime).await,
+        };
+        let reason = match instance {
             Ok(mut live) => {
                 supervision.started(Instant::now());
                 task.metrics.instance_started(SystemTime::now());

@@ -94,12 +94,16 @@ async fn a_cloud_deployment_is_applied_as_a_diff_and_survives_a_restart() {
     let report = outcome.report.unwrap();
     let said = report.description().unwrap();
     assert!(
-        said.contains("restarted b") && said.contains("unchanged a"),
+        said.contains("swapped b") && said.contains("unchanged a"),
         "{said}"
     );
     assert_eq!(relayed_by(&gw, &mut up, 1).await, "b2");
     assert_eq!(started(&gw, "a"), a_before, "a did not change: untouched");
-    assert_ne!(started(&gw, "b").1, b_before.1, "b was restarted");
+    assert_ne!(
+        started(&gw, "b").1,
+        b_before.1,
+        "b was swapped: a new instance"
+    );
 
     // v2 does not validate: refused, reported, and v1 still routes.
     std::fs::write(&next, text("b3", "in = \"FROM /nowhere INTO $upstream\"\n")).unwrap();

@@ -17,6 +17,7 @@
 //! so that the gateway runs it again after a restart.
 
 pub mod stored;
+mod swap;
 pub mod watch;
 
 use crate::agent::AgentCommand;
@@ -25,13 +26,14 @@ use crate::metrics::{DeploymentSnapshot, Metrics, ModuleMetrics, ModuleStatus};
 use crate::router::{Delivery, Envelope, ModuleInbox, RouterCommand};
 use crate::runtime::storage::ModuleStorage;
 use crate::runtime::twin::{ModuleTwin, ReportedChange, SharedTwin};
-use crate::runtime::{LoadError, Runtime};
+use crate::runtime::{Instance, LoadError, LoadedComponent, Runtime};
 use crate::supervisor::{self, CONTROL_QUEUE, Control, InstanceIo, InstanceSpec};
 use crate::twin::{DEVICE_TWIN_ID, TwinError, TwinStore};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use stored::StoredDeployment;
+use swap::Swapped;
 use tokio::sync::{mpsc, oneshot, watch as signal};
 use tokio::task::JoinHandle;
 
@@ -74,6 +76,13 @@ pub enum DeployRequest {
         /// The payload as published.
         payload: Vec<u8>,
     },
+    /// A module's new version failed its probation: go back to the previous.
+    Rollback {
+        /// The module.
+        module: String,
+        /// Which swap (a module may have been swapped again since).
+        swap: u64,
+    },
 }
 
 /// Why the deployer could not start.
@@ -101,8 +110,14 @@ struct Module {
     metrics: Arc<ModuleMetrics>,
     inbox: mpsc::Sender<Delivery>,
     twin: SharedTwin,
+    /// Its key-value namespace, shared by its instances.
+    storage: Option<ModuleStorage>,
     /// Present while it runs.
     running: Option<Running>,
+    /// Set after a hot swap, while the new version is on probation.
+    probation: Option<swap::Probation>,
+    /// The component that runs, kept for a rollback to it.
+    component: Option<LoadedComponent>,
 }
 
 struct Running {
@@ -131,6 +146,8 @@ pub struct DeployerIo {
     pub changes: mpsc::Sender<ReportedChange>,
     /// The device twin.
     pub device_twin: SharedTwin,
+    /// The deployer's own request queue, for rollbacks its probations ask for.
+    pub requests: mpsc::Sender<DeployRequest>,
 }
 
 /// The deployer's state.
@@ -142,6 +159,8 @@ pub struct Deployer {
     routes: Vec<RouteSpec>,
     /// The manifest that runs, for the settings that apply at the next start.
     current: Option<Manifest>,
+    /// Counts hot swaps, to tell a probation's rollback request from a stale one.
+    swaps: u64,
 }
 
 /// The result of one module's start: its name and the first `init`'s outcome.
@@ -170,6 +189,7 @@ impl Deployer {
             modules: Vec::new(),
             routes: Vec::new(),
             current: None,
+            swaps: 0,
         })
     }
 
@@ -182,22 +202,26 @@ impl Deployer {
         self.modules.iter().position(|(n, _)| n == name)
     }
 
-    /// Starts a supervisor for `spec` on `inbox`.
-    fn start(
+    /// What an instance of `spec` is made from. The module's storage is
+    /// reused while its quota stays the same, so that old and new instances
+    /// share one count.
+    fn instance_spec(
         &self,
         spec: &ModuleSpec,
-        component: crate::runtime::LoadedComponent,
-        module: &Module,
-        inbox: mpsc::Receiver<Delivery>,
-    ) -> Result<(Running, Start), DeployError> {
-        let storage =
-            ModuleStorage::open(&self.io.db, &spec.name, spec.storage_quota).map_err(|source| {
-                DeployError::Storage {
+        component: LoadedComponent,
+        module: &mut Module,
+    ) -> Result<InstanceSpec, DeployError> {
+        let storage = match &module.storage {
+            Some(s) if s.quota() == spec.storage_quota => s.clone(),
+            _ => ModuleStorage::open(&self.io.db, &spec.name, spec.storage_quota).map_err(
+                |source| DeployError::Storage {
                     module: spec.name.clone(),
                     source,
-                }
-            })?;
-        let instance = InstanceSpec {
+                },
+            )?,
+        };
+        module.storage = Some(storage.clone());
+        Ok(InstanceSpec {
             name: Arc::from(spec.name.as_str()),
             component,
             config: spec.config.clone(),
@@ -209,7 +233,20 @@ impl Deployer {
                 doc: module.twin.clone(),
                 changes: self.io.changes.clone(),
             }),
-        };
+            grants: spec.grants.clone(),
+        })
+    }
+
+    /// Starts a supervisor for `instance` on `inbox`, from `ready` (an
+    /// instance already initialised) if given.
+    fn spawn(
+        &self,
+        instance: InstanceSpec,
+        module: &Module,
+        inbox: mpsc::Receiver<Delivery>,
+        ready: Option<Instance>,
+    ) -> (Running, Start) {
+        let name = instance.name.to_string();
         let (stop, stop_rx) = signal::channel(false);
         let (control, control_rx) = mpsc::channel(CONTROL_QUEUE);
         let (started, started_rx) = oneshot::channel();
@@ -221,15 +258,32 @@ impl Deployer {
             shutdown: stop_rx,
             started,
         };
-        let task = tokio::spawn(supervisor::run(instance, self.io.runtime.clone(), io));
-        Ok((
+        let task = tokio::spawn(supervisor::run_from(
+            instance,
+            self.io.runtime.clone(),
+            io,
+            ready,
+        ));
+        (
             Running {
                 stop,
                 control,
                 task,
             },
-            (spec.name.clone(), started_rx),
-        ))
+            (name, started_rx),
+        )
+    }
+
+    /// Starts a supervisor for `spec` on `inbox`.
+    fn start(
+        &self,
+        spec: &ModuleSpec,
+        component: LoadedComponent,
+        module: &mut Module,
+        inbox: mpsc::Receiver<Delivery>,
+    ) -> Result<(Running, Start), DeployError> {
+        let instance = self.instance_spec(spec, component, module)?;
+        Ok(self.spawn(instance, module, inbox, None))
     }
 
     /// Applies `manifest`. On `Err`, nothing changed.
@@ -247,6 +301,7 @@ impl Deployer {
         }
         let (mut started, mut restarted, mut stopped, mut kept) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut swapped, mut kept_old) = (Vec::new(), Vec::new());
         // Stop what is gone.
         let gone: Vec<String> = self
             .modules
@@ -272,6 +327,16 @@ impl Deployer {
                     continue;
                 }
                 Some(mut module) => {
+                    if module.running.is_some()
+                        && let Some(component) = components.remove(&spec.name)
+                    {
+                        match self.swap(&mut module, spec, component, true).await? {
+                            Swapped::Done => swapped.push(spec.name.clone()),
+                            Swapped::Kept(why) => kept_old.push(format!("{} ({why})", spec.name)),
+                        }
+                        next.push((spec.name.clone(), module));
+                        continue;
+                    }
                     let waiting = stop(&mut module).await;
                     let (tx, rx) = requeue(waiting, spec.queue_length, &module);
                     module.inbox = tx;
@@ -287,7 +352,10 @@ impl Deployer {
                         metrics: Arc::new(ModuleMetrics::new(&spec.name)),
                         inbox: tx,
                         twin: Arc::new(Mutex::new(doc)),
+                        storage: None,
                         running: None,
+                        probation: None,
+                        component: None,
                     };
                     started.push(spec.name.clone());
                     (module, rx)
@@ -295,7 +363,8 @@ impl Deployer {
             };
             match components.remove(&spec.name) {
                 Some(component) => {
-                    let (running, start) = self.start(spec, component, &module, inbox)?;
+                    module.component = Some(component.clone());
+                    let (running, start) = self.start(spec, component, &mut module, inbox)?;
                     module.running = Some(running);
                     starts.push(start);
                 }
@@ -317,13 +386,20 @@ impl Deployer {
             }
         }
         let mut description = format!(
-            "applied: started {}; restarted {}; stopped {}; unchanged {}; {} routes",
+            "applied: started {}; swapped {}; restarted {}; stopped {}; unchanged {}; {} routes",
             names(&started),
+            names(&swapped),
             names(&restarted),
             names(&stopped),
             names(&kept),
             manifest.routes.len()
         );
+        if !kept_old.is_empty() {
+            description.push_str(&format!(
+                "; kept the running version of {}",
+                kept_old.join(", ")
+            ));
+        }
         if !failed.is_empty() {
             let list: Vec<String> = failed
                 .iter()
@@ -432,6 +508,7 @@ impl Deployer {
                 self.report(0, &outcome).await;
             }
             DeployRequest::Cloud { payload } => self.cloud_deployment(&payload).await,
+            DeployRequest::Rollback { module, swap } => self.roll_back(&module, swap).await,
         }
     }
 

@@ -20,7 +20,13 @@
 //! dropped and counted), `restart-policy` (`never`, `on-failure` (the default)
 //! or `always`), `restart-backoff-base-ms` (1000), `restart-backoff-cap-ms`
 //! (60000) and `restart-stable-secs` (60). See [`ModuleSpec`].
+//!
+//! A module sees no files, no environment and no network unless its
+//! `[modules.NAME.grants]` table grants directories (`dirs`) or environment
+//! variables (`env`); network access is never granted in this version. See
+//! [`crate::runtime::grants`].
 
+mod grants;
 pub mod import;
 mod links;
 
@@ -31,6 +37,7 @@ mod routes;
 use crate::ingest::IngestConfig;
 use crate::route::Route;
 use crate::runtime::Limits;
+use crate::runtime::grants::Grants;
 use crate::runtime::storage::DEFAULT_STORAGE_QUOTA;
 use crate::supervisor::policy::Restart;
 use crate::uplink::UplinkConfig;
@@ -91,6 +98,8 @@ pub(crate) struct ModuleDto {
     restart_stable_secs: Option<Spanned<i64>>,
     #[serde(default)]
     config: IndexMap<String, Spanned<toml::Value>>,
+    #[serde(default)]
+    grants: Option<Spanned<grants::GrantsDto>>,
 }
 
 /// A validated deployment.
@@ -176,6 +185,9 @@ pub struct ModuleSpec {
     /// default 1000; `restart-backoff-cap-ms`, default 60000;
     /// `restart-stable-secs`, default 60).
     pub restart: Restart,
+    /// The host directories and environment variables it may see
+    /// (`[modules.NAME.grants]`, default none). It never has network access.
+    pub grants: Grants,
 }
 
 /// One route of a deployment.
@@ -456,6 +468,7 @@ fn validate_modules(dto: &ManifestDto, base: &Path, c: &mut Collector<'_>) -> Ve
             limits: lifecycle.limits,
             queue_length: lifecycle.queue_length,
             restart: lifecycle.restart,
+            grants: grants::validate(&field, m.grants.as_ref(), base, c),
         });
     }
     modules

@@ -10,6 +10,7 @@
 //! is bounded per store by a resource limiter.
 
 pub mod bindings;
+pub mod grants;
 mod instance;
 mod state;
 pub mod storage;
@@ -193,7 +194,7 @@ impl Runtime {
     }
 
     /// Makes a fresh instance of `component` for module `module`, in a store of
-    /// its own with `limits`.
+    /// its own with `limits`, seeing only what `grants` grants it.
     pub async fn instantiate(
         &self,
         module: Arc<str>,
@@ -201,12 +202,13 @@ impl Runtime {
         limits: Limits,
         storage: Option<storage::ModuleStorage>,
         twin: Option<twin::ModuleTwin>,
+        grants: &grants::Grants,
     ) -> Result<Instance, wasmtime::Error> {
         let store_limits = StoreLimitsBuilder::new()
             .memory_size(limits.memory_bytes)
             .trap_on_grow_failure(false)
             .build();
-        let mut state = ModuleState::new(module, store_limits, self.ids.clone(), storage);
+        let mut state = ModuleState::new(module, store_limits, self.ids.clone(), storage, grants)?;
         state.twin = twin;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s.limiter());

@@ -2,6 +2,7 @@
 //! the `host` and `timers` imports.
 
 use super::bindings::ganglion::module::{host, timers, types};
+use super::grants::{GrantError, Grants};
 use super::storage::ModuleStorage;
 use super::timers::{MAX_TIMERS, MIN_TIMER_INTERVAL_MS, TimerRefusal, Timers};
 use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stamp_from_module};
@@ -89,17 +90,20 @@ pub struct ModuleState {
 }
 
 impl ModuleState {
-    /// State for module `module`, with WASI granting nothing: no files,
-    /// environment, arguments or network.
+    /// State for module `module`, with WASI granting only what `grants`
+    /// grants: the granted directories and environment variables, and no
+    /// arguments or network.
     pub fn new(
         module: Arc<str>,
         limits: StoreLimits,
         ids: Arc<IdGenerator>,
         storage: Option<ModuleStorage>,
-    ) -> Self {
-        ModuleState {
+        grants: &Grants,
+    ) -> Result<Self, GrantError> {
+        let wasi = super::grants::wasi_ctx(&module, grants)?;
+        Ok(ModuleState {
             module,
-            wasi: WasiCtx::builder().build(),
+            wasi,
             table: ResourceTable::new(),
             limiter: Limiter {
                 limits,
@@ -111,7 +115,7 @@ impl ModuleState {
             storage,
             twin: None,
             ids,
-        }
+        })
     }
 
     /// The module's name.

@@ -53,6 +53,11 @@ impl ModuleStorage {
         ModuleStorage::open(&db, "harness", quota)
     }
 
+    /// The most bytes it may hold.
+    pub fn quota(&self) -> u64 {
+        self.quota
+    }
+
     /// The bytes in use.
     pub fn used(&self) -> u64 {
         self.used.load(Ordering::Relaxed)
