@@ -26,6 +26,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+/// The data directory's folder of compiled components.
+pub const COMPILED_DIR: &str = "compiled";
+
 /// How many messages wait for the `$upstream` sink.
 pub const UPSTREAM_QUEUE: usize = 1024;
 /// How many `$upstream` messages an observer may fall behind before it misses
@@ -140,7 +143,7 @@ impl Gateway {
             },
         )?;
         let db = store.db().clone();
-        let runtime = Arc::new(Runtime::new()?);
+        let runtime = Arc::new(Runtime::with_cache(&options.data_dir.join(COMPILED_DIR))?);
         let twin_store = TwinStore::open(&db)?;
         let device_twin: SharedTwin = Arc::new(Mutex::new(twin_store.load(DEVICE_TWIN_ID)?));
         let ticker = runtime.start_epoch_ticker()?;

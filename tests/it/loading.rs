@@ -68,3 +68,63 @@ async fn a_component_of_the_wrong_world_is_refused_naming_the_missing_export() {
         "names the missing export: {text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compiled_components_are_cached_by_digest_and_a_damaged_entry_is_recompiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("compiled");
+    let first = Runtime::with_cache(&cache).unwrap();
+    let loaded = first
+        .load_file("relay", std::path::Path::new(RELAY))
+        .unwrap();
+    assert!(!loaded.from_cache(), "compiled the first time");
+    let bytes = std::fs::read(RELAY).unwrap();
+    assert_eq!(loaded.digest(), ganglion::runtime::cache::digest(&bytes));
+    assert!(loaded.digest().starts_with("sha256:") && loaded.digest().len() == 7 + 64);
+    let entries: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let name = entries[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.starts_with(&loaded.digest()[7..]) && name.ends_with(".cwasm"),
+        "{name}"
+    );
+
+    // A new runtime (a restart) loads it from the cache.
+    let again = Runtime::with_cache(&cache).unwrap();
+    let cached = again
+        .load_file("relay", std::path::Path::new(RELAY))
+        .unwrap();
+    assert!(cached.from_cache(), "loaded from the cache");
+
+    // A damaged entry is dropped and the component compiled again.
+    drop((first, again, loaded, cached));
+    std::fs::write(&entries[0], b"damaged").unwrap();
+    let third = Runtime::with_cache(&cache).unwrap();
+    let recompiled = third
+        .load_file("relay", std::path::Path::new(RELAY))
+        .unwrap();
+    assert!(!recompiled.from_cache());
+    assert!(
+        std::fs::read(&entries[0]).unwrap().len() > 1000,
+        "rewritten"
+    );
+
+    // And a gateway restarted on a data directory with its cache runs.
+    let m = manifest(
+        dir.path(),
+        &[("relay", RELAY, &[])],
+        &[("r", "FROM /messages/* INTO $upstream")],
+    );
+    let data = dir.path().join("data");
+    Gateway::start(&m, &data).await.unwrap().shutdown().await;
+    let gw = Gateway::start(&m, &data).await.unwrap();
+    assert!(data.join("compiled").is_dir());
+    gw.shutdown().await;
+}

@@ -10,6 +10,7 @@
 //! is bounded per store by a resource limiter.
 
 pub mod bindings;
+pub mod cache;
 pub mod grants;
 mod instance;
 mod state;
@@ -111,6 +112,20 @@ pub struct RuntimeError(String);
 #[derive(Clone)]
 pub struct LoadedComponent {
     pre: ModulePre<ModuleState>,
+    digest: Arc<str>,
+    from_cache: bool,
+}
+
+impl LoadedComponent {
+    /// The component's content address: `sha256:<hex>` of its `.wasm` bytes.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Whether its machine code came from the compiled-artifact cache.
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
+    }
 }
 
 /// The gateway's WebAssembly runtime.
@@ -118,6 +133,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<ModuleState>,
     ids: Arc<IdGenerator>,
+    cache: Option<cache::CompileCache>,
 }
 
 const WASM_MAGIC: &[u8] = b"\0asm";
@@ -143,7 +159,22 @@ impl Runtime {
             engine,
             linker,
             ids: Arc::new(IdGenerator::new()),
+            cache: None,
         })
+    }
+
+    /// [`Runtime::new`], keeping compiled components in `dir` (see
+    /// [`cache`]).
+    pub fn with_cache(dir: &Path) -> Result<Self, RuntimeError> {
+        let cache = cache::CompileCache::open(dir).map_err(|e| {
+            RuntimeError(format!(
+                "cannot create the compiled-artifact cache {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let mut runtime = Runtime::new()?;
+        runtime.cache = Some(cache);
+        Ok(runtime)
     }
 
     /// The engine.
@@ -177,10 +208,26 @@ impl Runtime {
                 "it is a core WebAssembly module; build it with `--target wasm32-wasip2` to get a component",
             ));
         }
-        let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Compile {
-            module: module.to_string(),
-            reason: error_chain(&e),
-        })?;
+        let digest = cache::digest(bytes);
+        let cached = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.get(&self.engine, &digest));
+        let from_cache = cached.is_some();
+        let component = match cached {
+            Some(component) => component,
+            None => {
+                let component =
+                    Component::new(&self.engine, bytes).map_err(|e| LoadError::Compile {
+                        module: module.to_string(),
+                        reason: error_chain(&e),
+                    })?;
+                if let Some(c) = &self.cache {
+                    c.put(&self.engine, &digest, &component);
+                }
+                component
+            }
+        };
         let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld {
             module: module.to_string(),
             reason: error_chain(&e),
@@ -190,7 +237,11 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(wrong_world)?;
         let pre = ModulePre::new(instance_pre).map_err(wrong_world)?;
-        Ok(LoadedComponent { pre })
+        Ok(LoadedComponent {
+            pre,
+            digest: Arc::from(digest),
+            from_cache,
+        })
     }
 
     /// Makes a fresh instance of `component` for module `module`, in a store of
