@@ -53,6 +53,9 @@ pub enum GatewayError {
     /// The deployment could not be applied.
     #[error(transparent)]
     Deploy(#[from] DeployError),
+    /// The trusted keys could not be read.
+    #[error("trusted keys: {0}")]
+    Keys(#[from] crate::artifact::ArtifactError),
     /// An injected message is over the size limit.
     #[error(
         "message from device `{device}` is {size} bytes, over the limit of {MAX_MESSAGE_BYTES}"
@@ -81,6 +84,9 @@ pub struct GatewayOptions {
     pub manifest_dir: PathBuf,
     /// A manifest file to watch: an edit is applied as a deployment.
     pub watch: Option<PathBuf>,
+    /// A folder of trusted public keys (`*.pub`): when set, only artifacts
+    /// signed by one of them run (see [`crate::artifact`]).
+    pub trusted_keys: Option<PathBuf>,
 }
 
 impl GatewayOptions {
@@ -91,6 +97,7 @@ impl GatewayOptions {
             uplink: None,
             manifest_dir: PathBuf::from("."),
             watch: None,
+            trusted_keys: None,
         }
     }
 }
@@ -143,7 +150,11 @@ impl Gateway {
             },
         )?;
         let db = store.db().clone();
-        let runtime = Arc::new(Runtime::with_cache(&options.data_dir.join(COMPILED_DIR))?);
+        let mut runtime = Runtime::with_cache(&options.data_dir.join(COMPILED_DIR))?;
+        if let Some(dir) = &options.trusted_keys {
+            runtime.trust_only(crate::artifact::read_trusted_keys(dir)?);
+        }
+        let runtime = Arc::new(runtime);
         let twin_store = TwinStore::open(&db)?;
         let device_twin: SharedTwin = Arc::new(Mutex::new(twin_store.load(DEVICE_TWIN_ID)?));
         let ticker = runtime.start_epoch_ticker()?;
@@ -237,7 +248,18 @@ impl Gateway {
         let outcome = match deployer.apply(first).await {
             Ok(outcome) => outcome,
             Err(e) => {
+                // Every task that holds the database ends before the error
+                // returns, so that the data directory can be opened again.
                 let _ = shutdown.send(true);
+                drop(deployer);
+                drop(router_tx);
+                drop(deploy_tx);
+                let _ = agent_task.await;
+                let _ = router.await;
+                if let Some(task) = link_task {
+                    let _ = task.await;
+                }
+                drop(store);
                 return Err(match e {
                     DeployError::Load(e) => GatewayError::Load(e),
                     DeployError::Twin(e) => GatewayError::Twin(e),

@@ -12,6 +12,7 @@
 //! - [`supervisor`]: the task that owns one module instance and its input
 //!   queue, and restarts the instance with backoff as its restart policy says.
 //! - [`router`]: the task that owns the routing table and delivers messages.
+//! - [`artifact`]: signed artifacts: keys, signatures, verification.
 //! - [`deployer`]: owns the running modules; applies a deployment as a diff.
 //! - [`gateway`]: starts and stops all of the above for one manifest.
 //! - [`ingest`]: leaf devices' messages from the local MQTT broker.
@@ -33,6 +34,7 @@
 //! [`gateway::Gateway`].
 
 pub mod agent;
+pub mod artifact;
 pub mod deployer;
 pub mod gateway;
 pub mod harness;

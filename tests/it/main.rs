@@ -16,6 +16,7 @@ mod manifest;
 mod operator;
 mod routing;
 mod sandbox;
+mod signing;
 mod storage;
 mod store;
 mod support;

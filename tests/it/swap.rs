@@ -24,10 +24,20 @@ fn manifest(dir: &Path, path: &str, extra: &str) -> Manifest {
 async fn a_swap_under_load_delivers_every_message_once_in_order() {
     const N: usize = 3000;
     let dir = tempfile::tempdir().unwrap();
-    let v1 = manifest(dir.path(), RELAY, "config = { tag = \"v1\" }");
+    // A queue longer than the run: a full queue drops by policy, and this
+    // test is about the swap.
+    let v1 = manifest(
+        dir.path(),
+        RELAY,
+        "config = { tag = \"v1\" }\nqueue-length = 4096",
+    );
     let mut gw = Gateway::start(&v1, &dir.path().join("data")).await.unwrap();
     let mut up = gw.subscribe_upstream();
-    let v2 = manifest(dir.path(), RELAY, "config = { tag = \"v2\" }");
+    let v2 = manifest(
+        dir.path(),
+        RELAY,
+        "config = { tag = \"v2\" }\nqueue-length = 4096",
+    );
     let mut outcome = None;
     for i in 0..N {
         gw.inject("dev", new_message(format!("{i}"))).await.unwrap();

@@ -91,6 +91,15 @@ pub enum LoadError {
         /// wasmtime's reason.
         reason: String,
     },
+    /// The gateway runs only signed artifacts, and this one's signature is
+    /// missing, unknown or wrong.
+    #[error("module `{module}`: refused: {reason}")]
+    Untrusted {
+        /// The module's name.
+        module: String,
+        /// Why.
+        reason: String,
+    },
     /// The component is not of the `ganglion:module/module` world.
     #[error(
         "module `{module}`: the component does not fit the ganglion:module/module world: {reason}"
@@ -134,6 +143,8 @@ pub struct Runtime {
     linker: Linker<ModuleState>,
     ids: Arc<IdGenerator>,
     cache: Option<cache::CompileCache>,
+    /// When set, only artifacts signed by one of these keys are loaded.
+    trusted: Option<Vec<ed25519_dalek::VerifyingKey>>,
 }
 
 const WASM_MAGIC: &[u8] = b"\0asm";
@@ -160,6 +171,7 @@ impl Runtime {
             linker,
             ids: Arc::new(IdGenerator::new()),
             cache: None,
+            trusted: None,
         })
     }
 
@@ -182,13 +194,26 @@ impl Runtime {
         &self.engine
     }
 
-    /// Loads the component file at `path` for module `module`.
+    /// Loads only artifacts signed by one of `keys` from now on (see
+    /// [`crate::artifact`]).
+    pub fn trust_only(&mut self, keys: Vec<ed25519_dalek::VerifyingKey>) {
+        self.trusted = Some(keys);
+    }
+
+    /// Loads the component file at `path` for module `module`; with trusted
+    /// keys set, only if its signature (`path.sig`) is good.
     pub fn load_file(&self, module: &str, path: &Path) -> Result<LoadedComponent, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             module: module.to_string(),
             path: path.display().to_string(),
             source,
         })?;
+        if let Some(keys) = &self.trusted {
+            crate::artifact::verify(path, &bytes, keys).map_err(|e| LoadError::Untrusted {
+                module: module.to_string(),
+                reason: e.to_string(),
+            })?;
+        }
         self.load_bytes(module, &bytes)
     }
 

@@ -11,6 +11,7 @@
 
 mod cloud;
 mod flow;
+mod keys;
 mod route_test;
 mod run;
 
@@ -62,6 +63,16 @@ enum Command {
     /// retained deployment, and wait for the gateway to report it. Exits 0
     /// when the gateway applied it.
     Deploy(cloud::DeployArgs),
+    /// Make signing keys.
+    Key {
+        #[command(subcommand)]
+        command: keys::KeyCommand,
+    },
+    /// Work with module artifacts.
+    Module {
+        #[command(subcommand)]
+        command: keys::ModuleCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -111,6 +122,8 @@ fn main() -> ExitCode {
             command: ManifestCommand::Import { deployment, output },
         } => import(&deployment, output.as_deref()),
         Command::Twin { command } => cloud::twin(command),
+        Command::Key { command } => keys::key(command),
+        Command::Module { command } => keys::module(command),
         Command::Invoke(args) => cloud::invoke(args),
         Command::Status(args) => cloud::status(args),
         Command::Monitor(args) => cloud::monitor(args),

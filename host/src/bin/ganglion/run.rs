@@ -50,6 +50,10 @@ pub struct RunArgs {
     /// list.
     #[arg(long, env = "GANGLION_USERNAME")]
     username: Option<String>,
+    /// A folder of trusted public keys (*.pub, from `ganglion key gen`): only
+    /// module artifacts signed by one of them (FILE.sig beside each) run.
+    #[arg(long, env = "GANGLION_TRUSTED_KEYS")]
+    trusted_keys: Option<PathBuf>,
 }
 
 /// The uplink: the manifest's, with the command line's overrides.
@@ -120,6 +124,7 @@ async fn serve(args: &RunArgs) -> Result<()> {
         .unwrap_or(Path::new("."))
         .to_path_buf();
     options.watch = Some(manifest_path.to_path_buf());
+    options.trusted_keys = args.trusted_keys.clone();
     let mut gateway = Gateway::start_with(&manifest, &options).await?;
     for (module, why) in gateway.failed_to_start() {
         tracing::error!(module = %module, "did not start: {why}");
