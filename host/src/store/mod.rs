@@ -89,6 +89,27 @@ pub struct Store {
     config: StoreConfig,
 }
 
+/// How long opening waits for a data directory that another holder (a
+/// gateway still stopping, in this process or another) has locked.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Opens the sled database in `dir`, waiting up to [`LOCK_WAIT`] while its
+/// lock is held, then failing with the reason.
+fn open_locked(dir: &Path) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other.map_err(|e| open_error(dir, e)),
+        }
+    }
+}
+
 fn open_error(dir: &Path, reason: impl ToString) -> StoreError {
     StoreError::Open {
         dir: dir.to_path_buf(),
@@ -110,10 +131,7 @@ impl Store {
                 reason: "it is not empty and holds no sled database".to_string(),
             });
         }
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(|e| open_error(dir, e))?;
+        let db = open_locked(dir)?;
         let meta = db.open_tree(META)?;
         match meta.get(FORMAT_KEY)? {
             Some(format) if format.as_ref() == FORMAT => {}
