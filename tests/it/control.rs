@@ -5,8 +5,6 @@
 //! methods answer with the module's status, or 404, 413 and 504.
 
 use crate::support::collect_until;
-use ganglion::uplink::UplinkConfig;
-use ganglion::uplink::backoff::Backoff;
 use ganglion::{Gateway, GatewayOptions, Manifest};
 use ganglion_tests::artifacts::TWIN_PROBE;
 use ganglion_tests::broker::Broker;
@@ -152,11 +150,7 @@ fn manifest(dir: &Path) -> Manifest {
 }
 
 fn options(dir: &Path, broker: &Broker) -> GatewayOptions {
-    let mut uplink = UplinkConfig::from_url(&broker.url(), DEVICE).unwrap();
-    uplink.backoff = Backoff {
-        base: Duration::from_millis(100),
-        cap: Duration::from_secs(1),
-    };
+    let uplink = crate::support::fast_uplink(&broker.url(), DEVICE);
     {
         let mut o = GatewayOptions::new(dir.join("data"));
         o.uplink = Some(uplink);

@@ -8,8 +8,6 @@ use crate::support::{body, collect_until, drain_for};
 use ganglion::message::{new_message, property};
 use ganglion::operator::deploy::{self, ManifestText};
 use ganglion::operator::{BrokerSettings, Session};
-use ganglion::uplink::UplinkConfig;
-use ganglion::uplink::backoff::Backoff;
 use ganglion::{Gateway, GatewayOptions, Manifest};
 use ganglion_tests::artifacts::RELAY;
 use ganglion_tests::broker::Broker;
@@ -59,11 +57,7 @@ async fn a_cloud_deployment_is_applied_as_a_diff_and_survives_a_restart() {
     let broker = Broker::start(dir.path()).unwrap();
     let path = ganglion_tests::write_manifest(dir.path(), &text("b", VIA_A));
     let m = Manifest::load(&path).unwrap();
-    let mut uplink = UplinkConfig::from_url(&broker.url(), "gw-dep").unwrap();
-    uplink.backoff = Backoff {
-        base: Duration::from_millis(100),
-        cap: Duration::from_secs(1),
-    };
+    let uplink = crate::support::fast_uplink(&broker.url(), "gw-dep");
     let mut options = GatewayOptions::new(dir.path().join("data"));
     options.uplink = Some(uplink);
     options.manifest_dir = dir.path().to_path_buf();

@@ -6,8 +6,6 @@
 use ganglion::operator::method::{self, MethodRequest};
 use ganglion::operator::twin::{self, desired_topic};
 use ganglion::operator::{BrokerSettings, OperatorError, Session, monitor, status};
-use ganglion::uplink::UplinkConfig;
-use ganglion::uplink::backoff::Backoff;
 use ganglion::{Gateway, GatewayOptions, Manifest};
 use ganglion_tests::artifacts::TWIN_PROBE;
 use ganglion_tests::broker::Broker;
@@ -156,11 +154,7 @@ async fn gateway(dir: &std::path::Path, broker: &Broker, device: &str) -> Gatewa
         ganglion_tests::toml_path(TWIN_PROBE)
     );
     let m = Manifest::load(&ganglion_tests::write_manifest(dir, &text)).unwrap();
-    let mut uplink = UplinkConfig::from_url(&broker.url(), device).unwrap();
-    uplink.backoff = Backoff {
-        base: Duration::from_millis(100),
-        cap: Duration::from_secs(1),
-    };
+    let uplink = crate::support::fast_uplink(&broker.url(), device);
     let options = {
         let mut o = GatewayOptions::new(dir.join("data"));
         o.uplink = Some(uplink);

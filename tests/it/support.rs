@@ -71,3 +71,14 @@ pub async fn drain_for(
 pub fn body(msg: &UpstreamMessage) -> String {
     String::from_utf8_lossy(&msg.message.body).into_owned()
 }
+
+/// A cloud connection to `url` as `device` that retries fast (100 ms up to
+/// 1 s), so that tests do not wait on the production backoff.
+pub fn fast_uplink(url: &str, device: &str) -> ganglion::uplink::UplinkConfig {
+    let mut uplink = ganglion::uplink::UplinkConfig::from_url(url, device).unwrap();
+    uplink.backoff = ganglion::uplink::backoff::Backoff {
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(1),
+    };
+    uplink
+}

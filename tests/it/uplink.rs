@@ -3,8 +3,6 @@
 
 use crate::support::collect_until;
 use ganglion::message::new_message;
-use ganglion::uplink::UplinkConfig;
-use ganglion::uplink::backoff::Backoff;
 use ganglion::{Gateway, GatewayOptions, Manifest};
 use ganglion_tests::artifacts::RELAY;
 use ganglion_tests::broker::Broker;
@@ -73,11 +71,7 @@ fn manifest(dir: &Path) -> Manifest {
 }
 
 fn options(dir: &Path, broker: &Broker) -> GatewayOptions {
-    let mut uplink = UplinkConfig::from_url(&broker.url(), "gw-1").unwrap();
-    uplink.backoff = Backoff {
-        base: Duration::from_millis(100),
-        cap: Duration::from_secs(1),
-    };
+    let uplink = crate::support::fast_uplink(&broker.url(), "gw-1");
     {
         let mut o = GatewayOptions::new(dir.join("data"));
         o.uplink = Some(uplink);

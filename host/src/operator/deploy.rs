@@ -15,7 +15,8 @@
 
 use super::session::Session;
 use super::status::{online_topic, parse_online, status_topic};
-use super::{OperatorError, check_name, device_topic};
+use super::{OperatorError, check_name};
+use crate::agent::topics::Topics;
 use crate::manifest::{Manifest, ManifestError, Problem};
 use crate::uplink::MAX_INBOUND_PACKET;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
@@ -44,7 +45,7 @@ pub const LAST_DESIRED_STATUS: &str = "lastDesiredStatus";
 
 /// `ganglion/{device}/deployment`.
 pub fn deployment_topic(device: &str) -> String {
-    device_topic(device, "deployment")
+    Topics::new(device).deployment()
 }
 
 /// A manifest file's text, as it will be deployed.

@@ -9,7 +9,8 @@
 
 use super::broker::random_u64;
 use super::session::{Incoming, Session};
-use super::{OperatorError, check_name, device_topic};
+use super::{OperatorError, check_name};
+use crate::agent::topics::Topics;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use serde_json::Value;
 use std::ops::RangeInclusive;
@@ -102,17 +103,15 @@ impl MethodRequest {
 
     /// `ganglion/{device}/methods/{module}/{method}`.
     pub fn topic(&self) -> String {
-        device_topic(
-            &self.device,
-            &format!("methods/{}/{}", self.module, self.method),
-        )
+        Topics::new(&self.device).method(&self.module, &self.method)
     }
 
     /// `ganglion/{device}/method-responses/{request id}`.
     pub fn response_topic(&self) -> String {
-        device_topic(
-            &self.device,
-            &format!("method-responses/{}", self.request_id),
+        format!(
+            "{}{}",
+            Topics::new(&self.device).responses_prefix(),
+            self.request_id
         )
     }
 

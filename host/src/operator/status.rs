@@ -7,19 +7,20 @@
 //! gateway's document still renders.
 
 use super::session::Session;
-use super::{OperatorError, check_name, device_topic};
+use super::{OperatorError, check_name};
+use crate::agent::topics::Topics;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::time::Duration;
 
 /// `ganglion/{device}/status`.
 pub fn status_topic(device: &str) -> String {
-    device_topic(device, "status")
+    Topics::new(device).status()
 }
 
 /// `ganglion/{device}/online`.
 pub fn online_topic(device: &str) -> String {
-    device_topic(device, "online")
+    Topics::new(device).online()
 }
 
 /// What the broker holds about a gateway.

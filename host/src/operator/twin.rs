@@ -12,7 +12,8 @@
 //! both read version N and both publish N + 1: the last one wins.
 
 use super::session::Session;
-use super::{OperatorError, check_name, device_topic};
+use super::{OperatorError, check_name};
+use crate::agent::topics::Topics;
 use crate::twin::{DEVICE_TWIN_ID, DesiredOutcome, TwinDoc, VERSION_KEY};
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use serde_json::{Map, Value};
@@ -25,12 +26,12 @@ pub fn twin_id(module: Option<&str>) -> &str {
 
 /// `ganglion/{device}/twins/{twin}/desired`.
 pub fn desired_topic(device: &str, twin: &str) -> String {
-    device_topic(device, &format!("twins/{twin}/desired"))
+    Topics::new(device).desired(twin)
 }
 
 /// `ganglion/{device}/twins/{twin}/reported`.
 pub fn reported_topic(device: &str, twin: &str) -> String {
-    device_topic(device, &format!("twins/{twin}/reported"))
+    Topics::new(device).reported(twin)
 }
 
 /// One side of a twin (desired or reported) as the broker holds it.
