@@ -180,20 +180,16 @@ impl Gateway {
         let device = uplink_config
             .map(|c| c.device_id.clone())
             .unwrap_or_else(|| DEFAULT_DEVICE_ID.to_string());
-        let (link, control_link, link_task) = match uplink_config {
+        // The cloud connection starts once the first deployment runs, so that
+        // the gateway reports itself online with its modules up.
+        let (link, control_link, start_link) = match uplink_config {
             Some(config) => {
                 let (tx, rx) = mpsc::channel(LINK_EVENTS);
                 let (control_tx, control_rx) = mpsc::channel(CONTROL_EVENTS);
-                let task = tokio::spawn(uplink::run(
-                    config.clone(),
-                    tx,
-                    control_tx,
-                    shutdown_rx.clone(),
-                ));
                 (
                     Some((rx, config.device_id.clone(), config.in_flight)),
                     Some(control_rx),
-                    Some(task),
+                    Some((config.clone(), tx, control_tx)),
                 )
             }
             None => (None, None, None),
@@ -256,9 +252,6 @@ impl Gateway {
                 drop(deploy_tx);
                 let _ = agent_task.await;
                 let _ = router.await;
-                if let Some(task) = link_task {
-                    let _ = task.await;
-                }
                 drop(store);
                 return Err(match e {
                     DeployError::Load(e) => GatewayError::Load(e),
@@ -271,6 +264,9 @@ impl Gateway {
         };
         deployer.report_start(version, &outcome).await;
         let failed_to_start = outcome.failed.clone();
+        let link_task = start_link.map(|(config, tx, control_tx)| {
+            tokio::spawn(uplink::run(config, tx, control_tx, shutdown_rx.clone()))
+        });
         let deployer_task = tokio::spawn(deployer.run(deploy_rx, shutdown_rx.clone()));
         let watch_task = options.watch.clone().map(|path| {
             tokio::spawn(deployer::watch::run(

@@ -202,6 +202,7 @@ impl Agent {
                 self.client = Some(client);
                 self.unpublished.extend(self.twins.keys().cloned());
                 self.last_status = None;
+                self.publish_status();
             }
             ControlEvent::Disconnected => self.client = None,
             ControlEvent::Publish(publish) => {
