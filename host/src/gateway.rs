@@ -6,7 +6,9 @@
 //! current call. When the instances and the gateway drop their senders the
 //! router ends, and when the router drops its sender the upstream task ends.
 
+use crate::agent::artifacts::Intake;
 use crate::agent::{self, AGENT_COMMANDS, AgentIo};
+use crate::artifact::pushed::ArtifactStore;
 use crate::deployer::{
     self, DEPLOY_REQUESTS, DeployError, DeployOutcome, DeployRequest, Deployer, DeployerIo,
 };
@@ -205,6 +207,10 @@ impl Gateway {
             router: router_tx.clone(),
             ids: ids.clone(),
             metrics: metrics.clone(),
+            intake: Intake::new(
+                ArtifactStore::open(&db).map_err(StoreError::from)?,
+                runtime.clone(),
+            ),
             shutdown: shutdown_rx.clone(),
         }));
 

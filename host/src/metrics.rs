@@ -91,6 +91,7 @@ impl fmt::Display for ExitReason {
 /// When a module's instance last started and ended, and why it ended.
 #[derive(Debug, Default, Clone)]
 struct Lifecycle {
+    digest: Option<String>,
     last_start: Option<SystemTime>,
     last_exit: Option<SystemTime>,
     exit_reason: Option<ExitReason>,
@@ -178,8 +179,12 @@ impl ModuleMetrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-    pub(crate) fn instance_started(&self, at: SystemTime) {
-        self.lifecycle().last_start = Some(at);
+    pub(crate) fn instance_started(&self, at: SystemTime, digest: &str) {
+        let mut lifecycle = self.lifecycle();
+        lifecycle.last_start = Some(at);
+        if lifecycle.digest.as_deref() != Some(digest) {
+            lifecycle.digest = Some(digest.to_string());
+        }
     }
     pub(crate) fn instance_ended(&self, at: SystemTime, reason: ExitReason) {
         let mut lifecycle = self.lifecycle();
@@ -205,6 +210,7 @@ impl ModuleMetrics {
             traps: read(&self.traps),
             restarts: read(&self.restarts),
             timer_calls: read(&self.timer_calls),
+            digest: lifecycle.digest,
             last_start: lifecycle.last_start,
             last_exit: lifecycle.last_exit,
             exit_reason: lifecycle.exit_reason,
@@ -462,6 +468,8 @@ pub struct ModuleSnapshot {
     pub restarts: u64,
     /// Timer calls.
     pub timer_calls: u64,
+    /// The content address of the component its last instance ran.
+    pub digest: Option<String>,
     /// When an instance last started (its `init` succeeded).
     pub last_start: Option<SystemTime>,
     /// When an instance last ended or failed to start.

@@ -336,7 +336,8 @@ pub async fn run_from(
         let reason = match instance {
             Ok(mut live) => {
                 supervision.started(Instant::now());
-                task.metrics.instance_started(SystemTime::now());
+                task.metrics
+                    .instance_started(SystemTime::now(), spec.component.digest());
                 task.metrics.set_status(ModuleStatus::Running);
                 if let Some(started) = started.take() {
                     let _ = started.send(Ok(()));

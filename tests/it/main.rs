@@ -14,6 +14,7 @@ mod limits;
 mod loading;
 mod manifest;
 mod operator;
+mod push;
 mod routing;
 mod sandbox;
 mod signing;

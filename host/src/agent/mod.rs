@@ -9,6 +9,7 @@
 //!   twin's lock) is stored, routed as a twin change notification, and the
 //!   twin's full reported document is published retained, coalesced;
 //! - method requests go to the module's supervisor ([`methods`]);
+//! - the chunks of pushed artifacts go to the [`artifacts`] intake;
 //! - the status document is published on each connection, and once a second
 //!   when it changed.
 //!
@@ -19,6 +20,7 @@
 //! is state that is published again on every connection, and the uplink
 //! tracks packet ids only for the queue's QoS 1 telemetry.
 
+pub mod artifacts;
 pub mod methods;
 pub mod status;
 pub mod topics;
@@ -31,6 +33,7 @@ use crate::runtime::twin::{ReportedChange, SharedTwin, lock};
 use crate::supervisor::Control;
 use crate::twin::{DEVICE_TWIN_ID, DesiredOutcome, TwinDoc, TwinStore, VERSION_KEY};
 use crate::uplink::ControlEvent;
+use artifacts::Intake;
 use rumqttc::v5::AsyncClient;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Publish;
@@ -83,6 +86,8 @@ pub struct AgentIo {
     pub ids: Arc<IdGenerator>,
     /// The gateway's counters, for the status.
     pub metrics: Arc<Metrics>,
+    /// Where pushed artifacts are checked and stored.
+    pub intake: Intake,
     /// Turns true when the gateway stops.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -104,6 +109,8 @@ struct Agent {
     deployer: mpsc::Sender<DeployRequest>,
     /// The last desired document for each twin the gateway does not have.
     unclaimed: HashMap<String, Box<Publish>>,
+    /// Pushed artifacts on their way in.
+    intake: Intake,
 }
 
 /// Stores a twin on the blocking pool (a save flushes to disk).
@@ -220,6 +227,13 @@ impl Agent {
                             let _ = deployer.send(DeployRequest::Cloud { payload }).await;
                         });
                     }
+                    Some(Addressed::ArtifactChunk { hex, index }) => self.intake.on_chunk(
+                        hex,
+                        index,
+                        &publish,
+                        self.client.as_ref(),
+                        &self.topics,
+                    ),
                     None => {
                         tracing::debug!(%topic, "a message on a topic the agent does not handle")
                     }
@@ -364,6 +378,7 @@ pub async fn run(io: AgentIo) {
         router,
         ids,
         metrics,
+        intake,
         mut shutdown,
     } = io;
     let mut twins = BTreeMap::new();
@@ -383,6 +398,7 @@ pub async fn run(io: AgentIo) {
         unpublished: BTreeSet::new(),
         twin_errors: BTreeMap::new(),
         last_status: None,
+        intake,
     };
     let mut status_tick = tokio::time::interval(STATUS_EVERY);
     let mut changes_open = true;

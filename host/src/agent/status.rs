@@ -37,6 +37,7 @@ pub fn document(
             m.name.clone(),
             json!({
                 "runtimeStatus": runtime_status(m.status),
+                "digest": m.digest,
                 "restartCount": m.restarts,
                 "lastStartTimeUtc": utc(m.last_start),
                 "lastExitTimeUtc": utc(m.last_exit),

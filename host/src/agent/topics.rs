@@ -16,6 +16,13 @@ pub enum Addressed<'t> {
     },
     /// The deployment document.
     Deployment,
+    /// A chunk of a pushed artifact.
+    ArtifactChunk {
+        /// The artifact's hex digest.
+        hex: &'t str,
+        /// The chunk's number, as written.
+        index: &'t str,
+    },
     /// A direct method request.
     Method {
         /// The module.
@@ -34,12 +41,23 @@ impl Topics {
     }
 
     /// What the gateway subscribes to.
-    pub fn subscriptions(&self) -> [String; 3] {
+    pub fn subscriptions(&self) -> [String; 4] {
         [
             format!("{}/twins/+/desired", self.root),
             format!("{}/methods/+/+", self.root),
             self.deployment(),
+            format!("{}/artifacts/+/+", self.root),
         ]
+    }
+
+    /// Chunk `index` of the artifact with hex digest `hex`.
+    pub fn artifact_chunk(&self, hex: &str, index: usize) -> String {
+        format!("{}/artifacts/{hex}/{index}", self.root)
+    }
+
+    /// Where the gateway says whether it stored the artifact `hex`.
+    pub fn artifact_state(&self, hex: &str) -> String {
+        format!("{}/artifact-states/{hex}", self.root)
     }
 
     /// The retained deployment document.
@@ -90,6 +108,7 @@ impl Topics {
             ["twins", twin, "desired"] => Some(Addressed::Desired { twin }),
             ["methods", module, method] => Some(Addressed::Method { module, method }),
             ["deployment"] => Some(Addressed::Deployment),
+            ["artifacts", hex, index] => Some(Addressed::ArtifactChunk { hex, index }),
             _ => None,
         }
     }
@@ -113,6 +132,14 @@ mod tests {
                 method: "reset"
             })
         );
+        assert_eq!(
+            t.parse("ganglion/gw-1/artifacts/ab/0"),
+            Some(Addressed::ArtifactChunk {
+                hex: "ab",
+                index: "0"
+            })
+        );
+        assert_eq!(t.parse("ganglion/gw-1/artifact-states/ab"), None);
         assert_eq!(t.parse("ganglion/gw-2/methods/filter/reset"), None);
         assert_eq!(t.parse("ganglion/gw-1/twins/x/reported"), None);
         assert_eq!(t.parse("ganglion/gw-1x/twins/x/desired"), None);

@@ -11,6 +11,9 @@
 //!   "signature": "<base64>"}`, the signature being over the digest's text.
 //!   `ganglion module sign` makes it.
 
+pub mod pushed;
+pub mod upload;
+
 use crate::runtime::cache::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -189,21 +192,45 @@ pub fn verify(
     bytes: &[u8],
     trusted: &[VerifyingKey],
 ) -> Result<(), ArtifactError> {
-    let name = artifact.display().to_string();
     let sig_path = signature_path(artifact);
     let text = match std::fs::read_to_string(&sig_path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ArtifactError::Unsigned {
-                artifact: name,
-                signature: sig_path.display().to_string(),
-            });
-        }
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(file_error(&sig_path, e)),
     };
-    let file: SignatureFile = serde_json::from_str(&text).map_err(|e| file_error(&sig_path, e))?;
-    let key_bytes =
-        decode_key(&file.key).map_err(|e| file_error(&sig_path, format!("key: {e}")))?;
+    verify_signature(
+        &artifact.display().to_string(),
+        bytes,
+        text.as_deref(),
+        &sig_path.display().to_string(),
+        trusted,
+    )
+}
+
+/// Checks that `bytes` (the artifact called `name`) carry a good signature
+/// by one of `trusted`: `signature` is the signature file's text, found at
+/// `signature_source` (named in errors), or `None` if there is none.
+pub fn verify_signature(
+    name: &str,
+    bytes: &[u8],
+    signature: Option<&str>,
+    signature_source: &str,
+    trusted: &[VerifyingKey],
+) -> Result<(), ArtifactError> {
+    let name = name.to_string();
+    let Some(text) = signature else {
+        return Err(ArtifactError::Unsigned {
+            artifact: name,
+            signature: signature_source.to_string(),
+        });
+    };
+    let source_error = |reason: String| ArtifactError::File {
+        path: signature_source.to_string(),
+        reason,
+    };
+    let file: SignatureFile =
+        serde_json::from_str(text).map_err(|e| source_error(e.to_string()))?;
+    let key_bytes = decode_key(&file.key).map_err(|e| source_error(format!("key: {e}")))?;
     let Some(key) = trusted.iter().find(|k| k.to_bytes() == key_bytes) else {
         return Err(ArtifactError::UnknownKey {
             artifact: name,

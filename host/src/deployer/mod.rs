@@ -16,11 +16,13 @@
 //! [`crate::Gateway::apply`]. A cloud deployment that was applied is stored,
 //! so that the gateway runs it again after a restart.
 
+mod load;
 pub mod stored;
 mod swap;
 pub mod watch;
 
 use crate::agent::AgentCommand;
+use crate::artifact::pushed::ArtifactStore;
 use crate::manifest::{DesiredStatus, Manifest, ModuleSpec, RouteSpec};
 use crate::metrics::{DeploymentSnapshot, Metrics, ModuleMetrics, ModuleStatus};
 use crate::router::{Delivery, Envelope, ModuleInbox, RouterCommand};
@@ -155,6 +157,8 @@ pub struct Deployer {
     io: DeployerIo,
     twins: TwinStore,
     stored: StoredDeployment,
+    /// The artifacts pushed through the broker.
+    artifacts: ArtifactStore,
     modules: Vec<(String, Module)>,
     routes: Vec<RouteSpec>,
     /// The manifest that runs, for the settings that apply at the next start.
@@ -182,10 +186,15 @@ impl Deployer {
             module: "(deployment)".to_string(),
             source,
         })?;
+        let artifacts = ArtifactStore::open(&io.db).map_err(|source| DeployError::Storage {
+            module: "(artifacts)".to_string(),
+            source,
+        })?;
         Ok(Deployer {
             io,
             twins,
             stored,
+            artifacts,
             modules: Vec::new(),
             routes: Vec::new(),
             current: None,
@@ -295,7 +304,7 @@ impl Deployer {
                 .position(&spec.name)
                 .is_some_and(|i| self.modules[i].1.spec == *spec);
             if !unchanged && spec.status == DesiredStatus::Running {
-                let component = self.io.runtime.load_file(&spec.name, &spec.path)?;
+                let component = load::component(&self.io.runtime, &self.artifacts, spec)?;
                 components.insert(spec.name.clone(), component);
             }
         }
@@ -426,6 +435,7 @@ impl Deployer {
             }
         }
         self.current = Some(manifest.clone());
+        load::prune(&self.artifacts, manifest);
         Ok(DeployOutcome {
             code: APPLIED,
             description,

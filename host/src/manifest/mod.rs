@@ -5,7 +5,8 @@
 //!
 //! ```toml
 //! [modules.temp-sensor]
-//! path = "temp_sensor.wasm"            # relative to the manifest's folder
+//! path = "temp_sensor.wasm"            # relative to the manifest's folder, or
+//! # artifact = "sha256:<hex>"          # an artifact pushed with `ganglion module push`
 //! config = { interval-ms = 1000 }      # strings, numbers or booleans
 //! memory-mib = 32                      # limits and restart policy: see below
 //! restart-policy = "on-failure"
@@ -34,6 +35,7 @@ pub use links::DEFAULT_DEVICE_ID;
 mod lifecycle;
 mod routes;
 
+use crate::artifact::pushed::digest_hex;
 use crate::ingest::IngestConfig;
 use crate::route::Route;
 use crate::runtime::Limits;
@@ -77,7 +79,10 @@ struct StoreAndForwardDto {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ModuleDto {
-    path: Spanned<String>,
+    #[serde(default)]
+    path: Option<Spanned<String>>,
+    #[serde(default)]
+    artifact: Option<Spanned<String>>,
     #[serde(default)]
     status: Option<Spanned<String>>,
     #[serde(default, rename = "storage-quota-bytes")]
@@ -159,13 +164,36 @@ pub enum DesiredStatus {
     Stopped,
 }
 
+/// Where a module's component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModuleSource {
+    /// `path = "..."`: a file, resolved against the manifest's folder.
+    File(PathBuf),
+    /// `artifact = "sha256:<hex>"`: an artifact pushed to the gateway
+    /// through the broker (`ganglion module push`), named by its digest.
+    Pushed {
+        /// `sha256:<hex>`.
+        digest: String,
+    },
+}
+
+impl fmt::Display for ModuleSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModuleSource::File(path) => write!(f, "{}", path.display()),
+            ModuleSource::Pushed { digest } => f.write_str(digest),
+        }
+    }
+}
+
 /// One module of a deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleSpec {
     /// Its name: letters, digits, `-`, `_` and `.`, at most 64.
     pub name: String,
-    /// The component file, resolved against the manifest's folder.
-    pub path: PathBuf,
+    /// Where its component comes from: a file (`path`) or an artifact
+    /// pushed to the gateway (`artifact`).
+    pub source: ModuleSource,
     /// The configuration handed to `init`, as strings, in manifest order.
     pub config: Vec<(String, String)>,
     /// Whether it should run.
@@ -402,6 +430,64 @@ impl Manifest {
     }
 }
 
+/// Validates a module's `path` or `artifact` (exactly one of them).
+fn module_source(
+    field: &str,
+    span: Range<usize>,
+    m: &ModuleDto,
+    base: &Path,
+    c: &mut Collector<'_>,
+) -> ModuleSource {
+    match (&m.path, &m.artifact) {
+        (Some(raw), None) => {
+            let path = base.join(raw.get_ref());
+            if raw.get_ref().trim().is_empty() {
+                c.add(raw.span(), format!("{field}.path"), "the path is empty");
+            } else if !path.is_file() {
+                c.add(
+                    raw.span(),
+                    format!("{field}.path"),
+                    format!("no such file: {}", path.display()),
+                );
+            }
+            ModuleSource::File(path)
+        }
+        (None, Some(digest)) => {
+            if digest_hex(digest.get_ref()).is_none() {
+                c.add(
+                    digest.span(),
+                    format!("{field}.artifact"),
+                    format!(
+                        "`{}` is not a content address: `sha256:` and 64 lowercase hex digits",
+                        digest.get_ref()
+                    ),
+                );
+            }
+            ModuleSource::Pushed {
+                digest: digest.get_ref().clone(),
+            }
+        }
+        (Some(_), Some(artifact)) => {
+            c.add(
+                artifact.span(),
+                format!("{field}.artifact"),
+                "give `path` or `artifact`, not both",
+            );
+            ModuleSource::Pushed {
+                digest: artifact.get_ref().clone(),
+            }
+        }
+        (None, None) => {
+            c.add(
+                span,
+                field.to_string(),
+                "a module needs `path` (a component file) or `artifact` (the digest of a pushed one)",
+            );
+            ModuleSource::File(PathBuf::new())
+        }
+    }
+}
+
 fn validate_modules(dto: &ManifestDto, base: &Path, c: &mut Collector<'_>) -> Vec<ModuleSpec> {
     let mut modules = Vec::new();
     for (name, module) in &dto.modules {
@@ -410,17 +496,7 @@ fn validate_modules(dto: &ManifestDto, base: &Path, c: &mut Collector<'_>) -> Ve
             c.add(module.span(), &field, e);
         }
         let m = module.get_ref();
-        let raw_path = m.path.get_ref();
-        let path = base.join(raw_path);
-        if raw_path.trim().is_empty() {
-            c.add(m.path.span(), format!("{field}.path"), "the path is empty");
-        } else if !path.is_file() {
-            c.add(
-                m.path.span(),
-                format!("{field}.path"),
-                format!("no such file: {}", path.display()),
-            );
-        }
+        let source = module_source(&field, module.span(), m, base, c);
         let mut config = Vec::new();
         for (key, value) in &m.config {
             match config_value(value.get_ref()) {
@@ -461,7 +537,7 @@ fn validate_modules(dto: &ManifestDto, base: &Path, c: &mut Collector<'_>) -> Ve
         let lifecycle = lifecycle::validate(&field, m, c);
         modules.push(ModuleSpec {
             name: name.clone(),
-            path,
+            source,
             config,
             status,
             storage_quota,

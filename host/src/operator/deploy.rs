@@ -84,6 +84,17 @@ impl ManifestText {
         })
     }
 
+    /// A manifest's text made by a program rather than read from a file
+    /// (such as the deployment `ganglion module push` edits); `origin` says
+    /// where it came from. It is not validated here: the gateway does it.
+    pub fn generated(origin: &str, text: String) -> ManifestText {
+        ManifestText {
+            path: PathBuf::from(origin),
+            text,
+            checked: false,
+        }
+    }
+
     /// The file it was read from.
     pub fn path(&self) -> &Path {
         &self.path

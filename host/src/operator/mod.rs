@@ -18,6 +18,9 @@
 //! - [`monitor`]: the live stream of telemetry, reported twins and status.
 //! - [`deploy`]: checks a manifest locally, publishes it as the device's
 //!   next retained deployment, and waits for the gateway to report it.
+//! - [`push`]: sends a module's artifact through the broker in chunks, and
+//!   once the gateway stored it, deploys the device's deployment with the
+//!   module naming the artifact's digest.
 //!
 //! Every failure is an [`OperatorError`] that names what failed and why.
 
@@ -25,6 +28,7 @@ pub mod broker;
 pub mod deploy;
 pub mod method;
 pub mod monitor;
+pub mod push;
 pub mod session;
 pub mod status;
 pub mod twin;
@@ -184,6 +188,33 @@ pub enum OperatorError {
         /// Whether every problem is a file that is missing here: module
         /// paths are resolved on the gateway, where the files may be.
         only_missing_files: bool,
+    },
+    /// The gateway refused a pushed artifact; the deployment was not
+    /// changed.
+    #[error(
+        "device `{device}` refused the artifact for module `{module}`: {reason}\nthe deployment was not changed"
+    )]
+    ArtifactRefused {
+        /// The device.
+        device: String,
+        /// The module.
+        module: String,
+        /// The gateway's reason.
+        reason: String,
+    },
+    /// The gateway did not say whether it stored a pushed artifact.
+    #[error(
+        "device `{device}` did not confirm the artifact {digest} within {} s: {why}; the deployment was not changed", .waited.as_secs()
+    )]
+    ArtifactUnconfirmed {
+        /// The device.
+        device: String,
+        /// The artifact.
+        digest: String,
+        /// How long was waited.
+        waited: Duration,
+        /// What happened instead.
+        why: String,
     },
     /// No status document was ever published for the device.
     #[error(

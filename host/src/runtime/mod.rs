@@ -83,6 +83,16 @@ pub enum LoadError {
         /// What was found instead.
         reason: String,
     },
+    /// The deployment names a pushed artifact this gateway does not have.
+    #[error(
+        "module `{module}`: artifact {digest} has not been pushed to this gateway (`ganglion module push`)"
+    )]
+    NotPushed {
+        /// The module's name.
+        module: String,
+        /// The artifact's digest.
+        digest: String,
+    },
     /// The component does not compile.
     #[error("module `{module}`: the component does not compile: {reason}")]
     Compile {
@@ -215,6 +225,41 @@ impl Runtime {
             })?;
         }
         self.load_bytes(module, &bytes)
+    }
+
+    /// Loads an artifact that arrived by other means than a file (pushed
+    /// through the broker): `name` is how errors refer to it, `signature`
+    /// the signature file's text that came with it. With trusted keys set,
+    /// only a good signature by one of them is accepted.
+    pub fn load_artifact(
+        &self,
+        module: &str,
+        name: &str,
+        bytes: &[u8],
+        signature: Option<&str>,
+    ) -> Result<LoadedComponent, LoadError> {
+        self.check_signature(module, name, bytes, signature)?;
+        self.load_bytes(module, bytes)
+    }
+
+    /// With trusted keys set, checks `signature` (the signature file's text)
+    /// for `bytes`; without, accepts anything.
+    pub fn check_signature(
+        &self,
+        module: &str,
+        name: &str,
+        bytes: &[u8],
+        signature: Option<&str>,
+    ) -> Result<(), LoadError> {
+        let Some(keys) = &self.trusted else {
+            return Ok(());
+        };
+        crate::artifact::verify_signature(name, bytes, signature, "its push", keys).map_err(|e| {
+            LoadError::Untrusted {
+                module: module.to_string(),
+                reason: e.to_string(),
+            }
+        })
     }
 
     /// Compiles `bytes` for module `module` and checks it against the world.

@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use ganglion::message::{now_ms, rfc3339};
 use ganglion::operator::deploy::{self, ManifestText};
 use ganglion::operator::method::{self, MethodRequest};
+use ganglion::operator::push::{self, PushWaits};
 use ganglion::operator::session::DEFAULT_RETAINED_WAIT;
 use ganglion::operator::twin::{self, VersionedDoc};
 use ganglion::operator::{BrokerSettings, Session, monitor, status};
@@ -164,6 +165,30 @@ pub struct DeployArgs {
     /// on the gateway only); the gateway still validates it.
     #[arg(long)]
     no_check: bool,
+    #[command(flatten)]
+    retained: WaitArgs,
+    #[command(flatten)]
+    broker: BrokerArgs,
+}
+
+/// `ganglion module push`.
+#[derive(Args)]
+pub struct PushArgs {
+    /// The device (gateway) id.
+    device: String,
+    /// The module, as named in the device's deployment.
+    module: String,
+    /// The module's new .wasm file (FILE.sig goes with it when present).
+    file: PathBuf,
+    /// Seconds to wait for the gateway to check and store the artifact.
+    #[arg(long, value_name = "SECS", default_value_t = push::DEFAULT_STORE_WAIT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    store_wait: u64,
+    /// Seconds to wait for the gateway to report the deployment that runs
+    /// it (0: do not wait).
+    #[arg(long, value_name = "SECS", default_value_t = deploy::DEFAULT_STATUS_WAIT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    wait: u64,
     #[command(flatten)]
     retained: WaitArgs,
     #[command(flatten)]
@@ -408,5 +433,54 @@ pub fn deploy(args: DeployArgs) -> Result<()> {
             ),
             _ => bail!("{summary}"),
         }
+    })
+}
+
+/// `ganglion module push DEVICE MODULE FILE`.
+pub fn push(args: PushArgs) -> Result<()> {
+    block_on(async move {
+        let mut session = Session::connect(&args.broker.settings()).await?;
+        let waits = PushWaits {
+            retained: Duration::from_secs(args.retained.secs),
+            stored: Duration::from_secs(args.store_wait),
+            status: Duration::from_secs(args.wait),
+        };
+        if !args.broker.json {
+            eprintln!(
+                "pushing {} to module `{}` of device `{}`",
+                args.file.display(),
+                args.module,
+                args.device
+            );
+        }
+        let outcome = push::push(&mut session, &args.device, &args.module, &args.file, waits).await;
+        session.disconnect().await;
+        let outcome = outcome?;
+        let deployment = &outcome.deployment;
+        if args.broker.json {
+            let mut doc = deployment.to_json();
+            doc["digest"] = outcome.digest.clone().into();
+            doc["size"] = outcome.size.into();
+            doc["signed"] = outcome.signed.into();
+            println!("{doc}");
+        } else {
+            println!(
+                "stored {} ({} bytes in {} chunks, {}) on device `{}`",
+                outcome.digest,
+                outcome.size,
+                outcome.chunks,
+                if outcome.signed { "signed" } else { "unsigned" },
+                args.device
+            );
+            println!("{}", deployment.summary());
+        }
+        if waits.status.is_zero() || deployment.is_applied() {
+            return Ok(());
+        }
+        bail!(
+            "device `{}` did not apply deployment version {} with the pushed module",
+            args.device,
+            deployment.version
+        )
     })
 }

@@ -1,5 +1,5 @@
-//! `ganglion key gen` and `ganglion module sign`: the operator's side of
-//! signed artifacts (see `ganglion::artifact`).
+//! `ganglion key gen`, `ganglion module sign` and `ganglion module push`:
+//! the operator's side of signed artifacts (see `ganglion::artifact`).
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
@@ -31,6 +31,12 @@ pub enum ModuleCommand {
         /// The module's .wasm file.
         file: PathBuf,
     },
+    /// Send a new version of a module to a gateway through the cloud broker
+    /// (with FILE.sig when present); once the gateway stored it, the
+    /// device's deployment is published again with the module naming the
+    /// artifact's digest, and the gateway hot-swaps it. Exits 0 when the
+    /// gateway applied it.
+    Push(crate::cloud::PushArgs),
 }
 
 /// Runs a `key` command.
@@ -59,5 +65,6 @@ pub fn module(command: ModuleCommand) -> Result<()> {
             );
             Ok(())
         }
+        ModuleCommand::Push(args) => crate::cloud::push(args),
     }
 }

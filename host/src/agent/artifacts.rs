@@ -1,0 +1,163 @@
+//! Artifacts pushed through the broker (`ganglion module push`): the agent
+//! hands each chunk to an [`Intake`], which puts the artifact together
+//! ([`crate::artifact::upload`]), checks it — digest, signature (on a
+//! gateway that trusts keys), and that it compiles as a component of the
+//! module world — and stores it ([`crate::artifact::pushed`]). The compiled
+//! code goes into the cache on the way, so the deployment that names the
+//! artifact starts it without compiling.
+//!
+//! The outcome is published on `ganglion/{device}/artifact-states/{hex}`:
+//! `{"digest": "sha256:<hex>", "code": 200 | 400, "description": "..."}`.
+//! A refused artifact is not stored, and what runs is not touched.
+
+use super::topics::Topics;
+use crate::artifact::pushed::ArtifactStore;
+use crate::artifact::upload::{Chunk, Complete, Uploads};
+use crate::runtime::Runtime;
+use rumqttc::v5::AsyncClient;
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::Publish;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The status code of an artifact stored.
+pub const STORED: u16 = 200;
+/// The status code of an artifact refused.
+pub const REFUSED: u16 = 400;
+
+/// The user property a pusher may set to name the module the artifact is
+/// for (only used in messages).
+pub const MODULE_PROPERTY: &str = "module";
+
+/// Where pushed artifacts are put together, checked and stored.
+pub struct Intake {
+    uploads: Uploads,
+    store: ArtifactStore,
+    runtime: Arc<Runtime>,
+}
+
+fn report(client: &AsyncClient, topics: &Topics, hex: &str, code: u16, description: &str) {
+    let doc = json!({
+        "digest": format!("sha256:{hex}"),
+        "code": code,
+        "description": description,
+    });
+    if client
+        .try_publish(
+            topics.artifact_state(hex),
+            QoS::AtMostOnce,
+            false,
+            doc.to_string(),
+        )
+        .is_err()
+    {
+        tracing::warn!(
+            hex,
+            "cannot publish the artifact's state: the client is busy"
+        );
+    }
+}
+
+impl Intake {
+    /// An intake storing into `store`, checking with `runtime`.
+    pub fn new(store: ArtifactStore, runtime: Arc<Runtime>) -> Intake {
+        Intake {
+            uploads: Uploads::new(),
+            store,
+            runtime,
+        }
+    }
+
+    /// Takes the chunk `publish` (on `artifacts/{hex}/{index}`), and once
+    /// the artifact is whole, checks and stores it on the blocking pool and
+    /// reports through `client`.
+    pub fn on_chunk(
+        &mut self,
+        hex: &str,
+        index: &str,
+        publish: &Publish,
+        client: Option<&AsyncClient>,
+        topics: &Topics,
+    ) {
+        let properties = publish
+            .properties
+            .as_ref()
+            .map(|p| p.user_properties.clone())
+            .unwrap_or_default();
+        let module = properties
+            .iter()
+            .find(|(k, _)| k == MODULE_PROPERTY)
+            .map_or_else(|| "(pushed)".to_string(), |(_, v)| v.clone());
+        let accepted = Chunk::parse(hex, index, &properties, &publish.payload)
+            .and_then(|chunk| self.uploads.accept(chunk, Instant::now()));
+        let complete = match accepted {
+            Ok(Some(complete)) => complete,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(hex, module, "a pushed artifact was refused: {e}");
+                if let Some(client) = client {
+                    report(
+                        client,
+                        topics,
+                        hex,
+                        REFUSED,
+                        &format!("module `{module}`: {e}"),
+                    );
+                }
+                return;
+            }
+        };
+        let store = self.store.clone();
+        let runtime = self.runtime.clone();
+        let client = client.cloned();
+        let topics = topics.clone();
+        tokio::spawn(async move {
+            let hex = complete.hex.clone();
+            let size = complete.bytes.len();
+            let checked = tokio::task::spawn_blocking(move || {
+                check_and_store(&runtime, &store, &module, complete)
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("the check did not finish: {e}")));
+            let (code, description) = match checked {
+                Ok(()) => (STORED, format!("stored ({size} bytes)")),
+                Err(reason) => (REFUSED, reason),
+            };
+            if code == STORED {
+                tracing::info!(hex, size, "a pushed artifact was stored");
+            } else {
+                tracing::warn!(hex, "a pushed artifact was refused: {description}");
+            }
+            if let Some(client) = client {
+                report(&client, &topics, &hex, code, &description);
+            }
+        });
+    }
+}
+
+/// Checks the signature and the world (compiling into the cache), then
+/// stores the artifact.
+fn check_and_store(
+    runtime: &Runtime,
+    store: &ArtifactStore,
+    module: &str,
+    complete: Complete,
+) -> Result<(), String> {
+    let name = format!("sha256:{}", complete.hex);
+    runtime
+        .load_artifact(
+            module,
+            &name,
+            &complete.bytes,
+            complete.signature.as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
+    store
+        .put(
+            &complete.hex,
+            &complete.bytes,
+            complete.signature.as_deref(),
+        )
+        .map_err(|e| format!("module `{module}`: cannot store artifact {name}: {e}"))
+}
