@@ -7,6 +7,7 @@
 mod control;
 mod deploy;
 mod deployment;
+mod faults;
 mod harness;
 mod ingest;
 mod lifecycle;
