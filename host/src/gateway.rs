@@ -9,6 +9,7 @@
 use crate::agent::artifacts::Intake;
 use crate::agent::{self, AGENT_COMMANDS, AgentIo};
 use crate::artifact::pushed::ArtifactStore;
+use crate::deployer::stored::StoredDeployment;
 use crate::deployer::{
     self, DEPLOY_REQUESTS, DeployError, DeployOutcome, DeployRequest, Deployer, DeployerIo,
 };
@@ -17,6 +18,7 @@ use crate::manifest::{DEFAULT_DEVICE_ID, Manifest};
 use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stamp_from_device};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::router::{Envelope, Producer, ROUTER_COMMANDS, ROUTER_QUEUE, Router, UpstreamMessage};
+use crate::runtime::alloc::{self, Allocation, AllocationChoice};
 use crate::runtime::twin::{REPORTED_CHANGES, SharedTwin};
 use crate::runtime::{EpochTicker, LoadError, Runtime, RuntimeError};
 use crate::store::{Store, StoreConfig, StoreError};
@@ -89,6 +91,9 @@ pub struct GatewayOptions {
     /// A folder of trusted public keys (`*.pub`): when set, only artifacts
     /// signed by one of them run (see [`crate::artifact`]).
     pub trusted_keys: Option<PathBuf>,
+    /// How module instances get their memory (see
+    /// [`crate::runtime::alloc`]).
+    pub allocation: AllocationChoice,
 }
 
 impl GatewayOptions {
@@ -100,8 +105,31 @@ impl GatewayOptions {
             manifest_dir: PathBuf::from("."),
             watch: None,
             trusted_keys: None,
+            allocation: AllocationChoice::Auto,
         }
     }
+}
+
+/// The allocation for the deployment the gateway will start with: the
+/// larger of `manifest` and the stored cloud deployment, so that the pool
+/// fits either.
+fn allocation_for(manifest: &Manifest, db: &sled::Db, options: &GatewayOptions) -> Allocation {
+    let stored = StoredDeployment::open(db)
+        .ok()
+        .and_then(|s| s.get())
+        .and_then(|(_, text)| Manifest::parse(&text, "stored", &options.manifest_dir).ok());
+    let specs = manifest
+        .modules
+        .iter()
+        .chain(stored.iter().flat_map(|m| m.modules.iter()));
+    let largest = specs.map(|m| m.limits.memory_bytes).max().unwrap_or(0);
+    let modules = manifest
+        .modules
+        .len()
+        .max(stored.as_ref().map_or(0, |m| m.modules.len()));
+    options
+        .allocation
+        .decide(modules, largest, alloc::address_space_left())
 }
 
 /// A running gateway.
@@ -152,7 +180,10 @@ impl Gateway {
             },
         )?;
         let db = store.db().clone();
-        let mut runtime = Runtime::with_cache(&options.data_dir.join(COMPILED_DIR))?;
+        let allocation = allocation_for(manifest, &db, options);
+        let mut runtime =
+            Runtime::with_options(Some(&options.data_dir.join(COMPILED_DIR)), allocation)?;
+        tracing::info!(allocation = %runtime.allocation(), "module instances' memory");
         if let Some(dir) = &options.trusted_keys {
             runtime.trust_only(crate::artifact::read_trusted_keys(dir)?);
         }

@@ -107,6 +107,8 @@ impl Sink {
         drop(receipts);
         match result {
             Ok((report, batch)) => {
+                // The depth counts the batch before any observer hears of it.
+                self.publish_size();
                 self.metrics.queue.dropped_oldest(report.dropped_oldest);
                 let mut accepted = 0;
                 if let Some(link) = self.link.as_mut()

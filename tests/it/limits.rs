@@ -165,3 +165,31 @@ async fn memory_growth_past_the_limit_is_refused_reported_and_restarted() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_over_the_pools_memory_slots_is_refused_and_the_running_one_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let fits = deploy(dir.path(), &[("relay", RELAY, "memory-mib = 16")]);
+    let mut options = ganglion::GatewayOptions::new(dir.path().join("data"));
+    options.allocation = ganglion::runtime::alloc::AllocationChoice::Pool {
+        instances: Some(4),
+        memory_bytes: Some(16 * 1024 * 1024),
+    };
+    let mut gw = Gateway::start_with(&fits, &options).await.unwrap();
+    let mut up = gw.subscribe_upstream();
+    let too_big = deploy(dir.path(), &[("relay", RELAY, "memory-mib = 17")]);
+    let outcome = gw.apply(&too_big).await.unwrap();
+    assert_eq!(outcome.code, 400);
+    assert!(
+        outcome
+            .description
+            .contains("memory-mib = 17 is over this gateway's instance pool (pooling (4 instances of up to 16 MiB))"),
+        "{}",
+        outcome.description
+    );
+    gw.inject("dev", to("relay", "still")).await.unwrap();
+    let got = collect_until(&mut up, WAIT, |g| !g.is_empty()).await;
+    assert_eq!(body(&got[0]), "still");
+    assert_eq!(module(&gw, "relay").restarts, 0, "untouched");
+    gw.shutdown().await;
+}

@@ -15,6 +15,7 @@ pub(super) fn component(
     artifacts: &ArtifactStore,
     spec: &ModuleSpec,
 ) -> Result<LoadedComponent, LoadError> {
+    runtime.admits(&spec.name, &spec.limits)?;
     match &spec.source {
         ModuleSource::File(path) => runtime.load_file(&spec.name, path),
         ModuleSource::Pushed { digest } => {

@@ -9,6 +9,7 @@
 //! executor would otherwise starve the clock that is meant to stop them. Memory
 //! is bounded per store by a resource limiter.
 
+pub mod alloc;
 pub mod bindings;
 pub mod cache;
 pub mod grants;
@@ -23,6 +24,7 @@ pub use state::{MAX_SENDS_PER_CALL, ModuleState};
 pub use timers::{MAX_TIMERS, MIN_TIMER_INTERVAL_MS};
 
 use crate::message::IdGenerator;
+use alloc::Allocation;
 use bindings::{Module as ModuleBindings, ModulePre};
 use std::path::Path;
 use std::sync::Arc;
@@ -93,6 +95,18 @@ pub enum LoadError {
         /// The artifact's digest.
         digest: String,
     },
+    /// The module's memory limit is larger than the instance pool's slots.
+    #[error(
+        "module `{module}`: memory-mib = {asked} is over this gateway's instance pool ({allocation}); lower it, or start the gateway with a larger `--pool-memory-mib`"
+    )]
+    OverPool {
+        /// The module's name.
+        module: String,
+        /// Its memory limit in MiB.
+        asked: usize,
+        /// The allocation in use.
+        allocation: String,
+    },
     /// The component does not compile.
     #[error("module `{module}`: the component does not compile: {reason}")]
     Compile {
@@ -155,6 +169,7 @@ pub struct Runtime {
     cache: Option<cache::CompileCache>,
     /// When set, only artifacts signed by one of these keys are loaded.
     trusted: Option<Vec<ed25519_dalek::VerifyingKey>>,
+    allocation: Allocation,
 }
 
 const WASM_MAGIC: &[u8] = b"\0asm";
@@ -164,13 +179,66 @@ fn error_chain(e: &wasmtime::Error) -> String {
     format!("{e:#}")
 }
 
+/// The engine settings every allocation shares.
+fn base_config() -> Config {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config
+}
+
+fn open_cache(dir: &Path) -> Result<cache::CompileCache, RuntimeError> {
+    cache::CompileCache::open(dir).map_err(|e| {
+        RuntimeError(format!(
+            "cannot create the compiled-artifact cache {}: {e}",
+            dir.display()
+        ))
+    })
+}
+
 impl Runtime {
-    /// Sets up the engine (epoch interruption on) and links WASI p2 and the
-    /// module world's imports.
+    /// Sets up the engine (epoch interruption on, wasmtime's default
+    /// on-demand allocation) and links WASI p2 and the module world's
+    /// imports.
     pub fn new() -> Result<Self, RuntimeError> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        let engine = Engine::new(&config).map_err(|e| RuntimeError(error_chain(&e)))?;
+        let engine = Engine::new(&base_config()).map_err(|e| RuntimeError(error_chain(&e)))?;
+        Runtime::with_engine(
+            engine,
+            Allocation::OnDemand("wasmtime's default".to_string()),
+        )
+    }
+
+    /// Sets up the engine with `allocation`, keeping compiled components in
+    /// `cache` (see [`cache`]) when given. A pool that cannot be reserved
+    /// falls back to on-demand allocation, with the reason in
+    /// [`Runtime::allocation`].
+    pub fn with_options(
+        cache: Option<&Path>,
+        allocation: Allocation,
+    ) -> Result<Self, RuntimeError> {
+        let mut config = base_config();
+        allocation.configure(&mut config);
+        let (engine, allocation) = match Engine::new(&config) {
+            Ok(engine) => (engine, allocation),
+            Err(e) if matches!(allocation, Allocation::Pooling(_)) => {
+                let fallback = Allocation::OnDemand(format!(
+                    "the instance pool could not be reserved: {}",
+                    error_chain(&e)
+                ));
+                let mut config = base_config();
+                fallback.configure(&mut config);
+                let engine = Engine::new(&config).map_err(|e| RuntimeError(error_chain(&e)))?;
+                (engine, fallback)
+            }
+            Err(e) => return Err(RuntimeError(error_chain(&e))),
+        };
+        let mut runtime = Runtime::with_engine(engine, allocation)?;
+        if let Some(dir) = cache {
+            runtime.cache = Some(open_cache(dir)?);
+        }
+        Ok(runtime)
+    }
+
+    fn with_engine(engine: Engine, allocation: Allocation) -> Result<Self, RuntimeError> {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError(error_chain(&e)))?;
@@ -182,21 +250,34 @@ impl Runtime {
             ids: Arc::new(IdGenerator::new()),
             cache: None,
             trusted: None,
+            allocation,
         })
     }
 
     /// [`Runtime::new`], keeping compiled components in `dir` (see
     /// [`cache`]).
     pub fn with_cache(dir: &Path) -> Result<Self, RuntimeError> {
-        let cache = cache::CompileCache::open(dir).map_err(|e| {
-            RuntimeError(format!(
-                "cannot create the compiled-artifact cache {}: {e}",
-                dir.display()
-            ))
-        })?;
         let mut runtime = Runtime::new()?;
-        runtime.cache = Some(cache);
+        runtime.cache = Some(open_cache(dir)?);
         Ok(runtime)
+    }
+
+    /// How instances get their memory.
+    pub fn allocation(&self) -> &Allocation {
+        &self.allocation
+    }
+
+    /// Checks that module `module`'s `limits` fit the allocation (a pool's
+    /// memory slots).
+    pub fn admits(&self, module: &str, limits: &Limits) -> Result<(), LoadError> {
+        if self.allocation.admits(limits.memory_bytes) {
+            return Ok(());
+        }
+        Err(LoadError::OverPool {
+            module: module.to_string(),
+            asked: limits.memory_bytes / (1024 * 1024),
+            allocation: self.allocation.to_string(),
+        })
     }
 
     /// The engine.

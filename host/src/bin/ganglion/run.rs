@@ -6,6 +6,7 @@ use crate::flow;
 use anyhow::{Context, Result};
 use clap::Args;
 use ganglion::manifest::DEFAULT_DEVICE_ID;
+use ganglion::runtime::alloc::AllocationChoice;
 use ganglion::uplink::UplinkConfig;
 use ganglion::uplink::tls::ClientCert;
 use ganglion::{Gateway, GatewayOptions, Manifest};
@@ -54,6 +55,21 @@ pub struct RunArgs {
     /// module artifacts signed by one of them (FILE.sig beside each) run.
     #[arg(long, env = "GANGLION_TRUSTED_KEYS")]
     trusted_keys: Option<PathBuf>,
+    /// Instance slots in the memory pool (default: twice the modules, and at
+    /// least 32).
+    #[arg(long, value_name = "N", env = "GANGLION_POOL_INSTANCES",
+          value_parser = clap::value_parser!(u32).range(1..=10_000), conflicts_with = "no_pool")]
+    pool_instances: Option<u32>,
+    /// Each instance's memory slot in MiB: the largest `memory-mib` a module
+    /// may have (default: the deployment's largest, and at least 64).
+    #[arg(long, value_name = "MIB", env = "GANGLION_POOL_MEMORY_MIB",
+          value_parser = clap::value_parser!(u32).range(1..=4096), conflicts_with = "no_pool")]
+    pool_memory_mib: Option<u32>,
+    /// Allocate each instance's memory on demand instead of from a pool
+    /// reserved at start (the gateway does so by itself when the address
+    /// space is short).
+    #[arg(long, env = "GANGLION_NO_POOL")]
+    no_pool: bool,
 }
 
 /// The uplink: the manifest's, with the command line's overrides.
@@ -125,6 +141,16 @@ async fn serve(args: &RunArgs) -> Result<()> {
         .to_path_buf();
     options.watch = Some(manifest_path.to_path_buf());
     options.trusted_keys = args.trusted_keys.clone();
+    options.allocation = if args.no_pool {
+        AllocationChoice::OnDemand
+    } else if args.pool_instances.is_some() || args.pool_memory_mib.is_some() {
+        AllocationChoice::Pool {
+            instances: args.pool_instances,
+            memory_bytes: args.pool_memory_mib.map(|m| m as usize * 1024 * 1024),
+        }
+    } else {
+        AllocationChoice::Auto
+    };
     let mut gateway = Gateway::start_with(&manifest, &options).await?;
     for (module, why) in gateway.failed_to_start() {
         tracing::error!(module = %module, "did not start: {why}");
