@@ -22,7 +22,13 @@ fn build() -> Result<(), String> {
         .parent()
         .ok_or("tests/ has no parent")?
         .to_path_buf();
-    for watched in ["example-modules", "tests/modules", "sdk", "wit"] {
+    for watched in [
+        "example-modules",
+        "tests/modules",
+        "sdk",
+        "wit",
+        "ml/models",
+    ] {
         println!("cargo::rerun-if-changed={}", root.join(watched).display());
     }
     check_target()?;

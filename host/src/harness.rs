@@ -1,16 +1,22 @@
 //! [`ModuleHarness`]: one module, run in the real runtime with no gateway
 //! around it, for unit tests and benchmarks of a module. It hands the module a
 //! message or a timer tick and returns what the module sent. Its storage is a
-//! temporary database of its own.
+//! temporary database of its own, and its twin a document of its own that
+//! [`ModuleHarness::set_desired`] changes and [`ModuleHarness::reported`]
+//! reads.
 
 use crate::message::Message;
 use crate::runtime::grants::Grants;
 use crate::runtime::storage::{DEFAULT_STORAGE_QUOTA, ModuleStorage};
+use crate::runtime::twin::{self as module_twin, ModuleTwin, REPORTED_CHANGES, ReportedChange};
 use crate::runtime::{
     CallOutcome, EpochTicker, Instance, Limits, LoadError, Runtime, RuntimeError,
 };
+use crate::twin::{DesiredOutcome, TwinDoc, VERSION_KEY};
+use serde_json::Value;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
 
 /// Why a harness call failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +51,15 @@ pub enum HarnessError {
         /// The trap.
         reason: String,
     },
+    /// The twin refused a desired patch (not an object, or over a twin
+    /// limit); the module was not told.
+    #[error("module `{module}`: desired twin patch refused: {reason}")]
+    Twin {
+        /// The module.
+        module: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A single module instance driven directly, with the epoch ticker that
@@ -52,13 +67,19 @@ pub enum HarnessError {
 pub struct ModuleHarness {
     name: String,
     instance: Instance,
+    twin: ModuleTwin,
+    /// Reported patches the module applied; drained after every call so
+    /// that the module's reports never find the queue full.
+    reported_changes: mpsc::Receiver<ReportedChange>,
     _ticker: EpochTicker,
     _runtime: Arc<Runtime>,
 }
 
 impl ModuleHarness {
     /// Loads the component at `path` as module `name`, instantiates it with the
-    /// default limits and no grants, and calls `init(config)`.
+    /// default limits, no grants and an empty twin, and calls `init(config)`.
+    /// The module is not told its desired twin until
+    /// [`ModuleHarness::tell_whole_desired`] or [`ModuleHarness::set_desired`].
     pub async fn load(
         name: &str,
         path: &Path,
@@ -83,13 +104,19 @@ impl ModuleHarness {
                 reason: format!("cannot make its temporary storage: {e}"),
             }
         })?;
+        let (changes, reported_changes) = mpsc::channel(REPORTED_CHANGES);
+        let twin = ModuleTwin {
+            id: Arc::from(name),
+            doc: Arc::new(Mutex::new(TwinDoc::default())),
+            changes,
+        };
         let instance = runtime
             .instantiate(
                 Arc::from(name),
                 &component,
                 Limits::default(),
                 Some(storage),
-                None,
+                Some(twin.clone()),
                 grants,
             )
             .await
@@ -101,6 +128,8 @@ impl ModuleHarness {
         let mut harness = ModuleHarness {
             name: name.to_string(),
             instance,
+            twin,
+            reported_changes,
             _ticker: ticker,
             _runtime: runtime,
         };
@@ -111,6 +140,7 @@ impl ModuleHarness {
 
     fn check(&mut self, outcome: CallOutcome) -> Result<Vec<(String, Message)>, HarnessError> {
         let module = self.name.clone();
+        while self.reported_changes.try_recv().is_ok() {}
         match outcome {
             CallOutcome::Done => Ok(self.instance.take_outbox()),
             CallOutcome::GuestError(reason) => {
@@ -142,5 +172,53 @@ impl ModuleHarness {
     pub async fn fire_timer(&mut self, id: u32) -> Result<Vec<(String, Message)>, HarnessError> {
         let outcome = self.instance.on_timer(id).await;
         self.check(outcome)
+    }
+
+    /// Changes the module's desired twin as the cloud does, by the JSON merge
+    /// patch `patch` (an object; `null` deletes a key; a `$version` in it is
+    /// the new version, otherwise the version goes up by one), then tells the
+    /// module as the gateway does: `on-twin-desired` with the patch as applied
+    /// and its `$version`. Returns what the module sent. A patch whose
+    /// `$version` is not newer changes nothing and is not told (an empty
+    /// list). The twin keeps the patch even when the module refuses it (a
+    /// [`HarnessError::Guest`]), as the gateway's twin does.
+    pub async fn set_desired(
+        &mut self,
+        patch: &Value,
+    ) -> Result<Vec<(String, Message)>, HarnessError> {
+        let applied = module_twin::lock(&self.twin.doc).apply_desired_patch(patch, None);
+        let (version, mut applied) = match applied {
+            Ok(DesiredOutcome::Applied { version, patch }) => (version, patch),
+            Ok(DesiredOutcome::Stale) => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(HarnessError::Twin {
+                    module: self.name.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        };
+        applied.insert(VERSION_KEY.to_string(), Value::from(version));
+        let text = Value::Object(applied).to_string();
+        let outcome = self.instance.on_twin_desired(&text).await;
+        self.check(outcome)
+    }
+
+    /// Calls `on-twin-desired` with the whole desired twin and its
+    /// `$version`, as the gateway does right after a module starts. Returns
+    /// what the module sent.
+    pub async fn tell_whole_desired(&mut self) -> Result<Vec<(String, Message)>, HarnessError> {
+        let text = module_twin::desired_json(&module_twin::lock(&self.twin.doc)).to_string();
+        let outcome = self.instance.on_twin_desired(&text).await;
+        self.check(outcome)
+    }
+
+    /// The module's desired twin properties (without `$version`).
+    pub fn desired(&self) -> Value {
+        Value::Object(module_twin::lock(&self.twin.doc).desired.clone())
+    }
+
+    /// The module's reported twin properties, as its reports left them.
+    pub fn reported(&self) -> Value {
+        Value::Object(module_twin::lock(&self.twin.doc).reported.clone())
     }
 }

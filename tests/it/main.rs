@@ -4,6 +4,7 @@
 // Test code: a failed expectation is a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod analytics;
 mod control;
 mod deploy;
 mod deployment;
@@ -14,6 +15,7 @@ mod lifecycle;
 mod limits;
 mod loading;
 mod manifest;
+mod ml;
 mod operator;
 mod push;
 mod routing;

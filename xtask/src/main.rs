@@ -7,10 +7,13 @@
 //! - `modules`: builds the guest modules to components under `target/guests/`.
 //! - `bench`: builds the modules and runs the criterion benchmarks in
 //!   `benches/` (results: `BENCHMARKS.md`).
+//! - `train`: trains the fan-health ONNX models into `ml/models/` (see `train.rs`).
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
+
+mod train;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 
@@ -22,8 +25,9 @@ fn main() -> Result<()> {
         Some("test") => test(&root),
         Some("modules") => build_modules(&root),
         Some("bench") => bench(&root),
+        Some("train") => train::train(&root),
         _ => {
-            eprintln!("usage: cargo xtask <demo [--release] | test | modules | bench>");
+            eprintln!("usage: cargo xtask <demo [--release] | test | modules | bench | train>");
             bail!("unknown or missing command: {:?}", args.first());
         }
     }
@@ -166,6 +170,11 @@ fn test(root: &Path) -> Result<()> {
         ])
         .arg(root.join("target").join("guests"))
         .args(["--", "-D", "warnings"]))?;
+    // The guests' own unit tests (pure logic, run natively).
+    run(cargo()
+        .current_dir(&guests)
+        .args(["test", "-p", "window-stats", "--target-dir"])
+        .arg(root.join("target").join("guests")))?;
     run(cargo().current_dir(root).args([
         "clippy",
         "--workspace",
