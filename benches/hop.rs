@@ -1,6 +1,8 @@
 //! Module hop: one message through the wasm temp-filter module (host → guest →
 //! `send` → back to the host), against the same filter as a native Rust
-//! function. Half the messages are above the threshold, as in the issue.
+//! function. Half the messages are above the threshold, as in the issue. The
+//! wasm call is measured with and without its CPU deadline (epoch
+//! interruption), and with the instance pool a gateway uses.
 
 // Benchmark set-up: a failure is a broken benchmark, reported by a panic.
 #![allow(clippy::expect_used)]
@@ -8,9 +10,13 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ganglion::harness::ModuleHarness;
 use ganglion::message::{IdGenerator, new_message};
+use ganglion::runtime::alloc::{Allocation, PoolSize};
+use ganglion::runtime::grants::Grants;
+use ganglion::runtime::{Runtime, RuntimeOptions};
 use ganglion_benches::{native_filter, reading};
 use std::hint::black_box;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn messages() -> Vec<ganglion::Message> {
@@ -25,36 +31,65 @@ fn messages() -> Vec<ganglion::Message> {
         .collect()
 }
 
+/// The filter in a runtime set up by `options`.
+fn filter(rt: &tokio::runtime::Runtime, options: RuntimeOptions<'_>) -> ModuleHarness {
+    let config = vec![("threshold".to_string(), "25".to_string())];
+    let runtime = Arc::new(Runtime::with_options(options).expect("runtime"));
+    rt.block_on(ModuleHarness::load_in(
+        runtime,
+        "filter",
+        Path::new(ganglion_tests::artifacts::TEMP_FILTER),
+        &config,
+        &Grants::default(),
+    ))
+    .expect("load temp-filter")
+}
+
 fn hop(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let config = vec![("threshold".to_string(), "25".to_string())];
-    let mut harness = rt
-        .block_on(ModuleHarness::load(
-            "filter",
-            Path::new(ganglion_tests::artifacts::TEMP_FILTER),
-            &config,
-        ))
-        .expect("load temp-filter");
+    // wasmtime's default allocation (4 GiB reserved per memory, no bounds
+    // checks), with and without the CPU deadline, and the pool a gateway
+    // reserves (memory slots of 64 MiB: explicit bounds checks).
+    let cases = [
+        ("wasm temp-filter", RuntimeOptions::default()),
+        (
+            "wasm temp-filter, no CPU deadline",
+            RuntimeOptions {
+                deadlines: false,
+                ..RuntimeOptions::default()
+            },
+        ),
+        (
+            "wasm temp-filter, pooled as in a gateway",
+            RuntimeOptions {
+                allocation: Allocation::Pooling(PoolSize::for_limits(1, 0)),
+                ..RuntimeOptions::default()
+            },
+        ),
+    ];
     let msgs = messages();
     let mut group = c.benchmark_group("module-hop");
     group.throughput(Throughput::Elements(1));
     group.measurement_time(Duration::from_secs(5));
-    group.bench_function("wasm temp-filter", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for i in 0..iters {
-                    let msg = &msgs[(i % 2) as usize];
-                    let out = harness.send("input1", msg).await.expect("filter call");
-                    black_box(out);
-                }
-                start.elapsed()
+    for (name, options) in cases {
+        let mut harness = filter(&rt, options);
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        let msg = &msgs[(i % 2) as usize];
+                        let out = harness.send("input1", msg).await.expect("filter call");
+                        black_box(out);
+                    }
+                    start.elapsed()
+                })
             })
-        })
-    });
+        });
+    }
     let ids = IdGenerator::new();
     group.bench_function("native temp-filter", |b| {
         let mut i = 0usize;

@@ -4,13 +4,24 @@
 //!   against loading its cached machine code (the compiled-artifact cache);
 //! - **hot swap**: `Gateway::apply` of a manifest that changes one module's
 //!   configuration, from the call to the new version serving (the new
-//!   instance is initialised, the old one retired, the queue handed over).
+//!   instance is initialised, the old one retired, the queue handed over);
+//! - **push**: `ganglion module push` of a new version (a new digest each
+//!   time) through a real mosquitto, from the operator's first chunk to the
+//!   gateway's status reporting the deployment that runs it (transfer,
+//!   digest and world check, compile, store, redeploy, swap);
+//! - **isolation**: a relay's throughput beside a module that spins to its
+//!   CPU deadline, or traps on every message, against the relay alone.
 //!
 //! Run with `cargo bench -p ganglion-benches --bench lifecycle` (part of
 //! `cargo xtask bench`). It prints Markdown tables: median, p99 (or max) and
 //! min over the runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "lifecycle/isolation.rs"]
+mod isolation;
+#[path = "lifecycle/push.rs"]
+mod push;
 
 use ganglion::runtime::Runtime;
 use ganglion::{Gateway, Manifest};
@@ -25,7 +36,8 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn stats(mut xs: Vec<Duration>) -> (f64, f64, f64) {
+/// Median, p99 and min, in ms.
+pub(crate) fn stats(mut xs: Vec<Duration>) -> (f64, f64, f64) {
     xs.sort();
     let p99 = xs[((xs.len() * 99) / 100).min(xs.len() - 1)];
     (ms(xs[xs.len() / 2]), ms(p99), ms(xs[0]))
@@ -110,4 +122,16 @@ fn main() {
     println!(
         "| `Gateway::apply` → new version serving | {med:.2} ms | {p99:.2} ms | {min:.2} ms |"
     );
+    let (served, stored) = runtime.block_on(push::pushes());
+    let kib = std::fs::metadata(RELAY).unwrap().len() / 1024;
+    let (med, p99, min) = stats(stored);
+    println!(
+        "| `ganglion module push` (a new {kib} KiB relay): first chunk → stored (checked, compiled) | {med:.2} ms | {p99:.2} ms | {min:.2} ms |"
+    );
+    let (med, p99, min) = stats(served);
+    println!(
+        "| `ganglion module push` (a new {kib} KiB relay): first chunk → new version serving | {med:.2} ms | {p99:.2} ms | {min:.2} ms |"
+    );
+    println!();
+    runtime.block_on(isolation::report());
 }

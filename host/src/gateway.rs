@@ -20,7 +20,7 @@ use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::router::{Envelope, Producer, ROUTER_COMMANDS, ROUTER_QUEUE, Router, UpstreamMessage};
 use crate::runtime::alloc::{self, Allocation, AllocationChoice};
 use crate::runtime::twin::{REPORTED_CHANGES, SharedTwin};
-use crate::runtime::{EpochTicker, LoadError, Runtime, RuntimeError};
+use crate::runtime::{EpochTicker, LoadError, Runtime, RuntimeError, RuntimeOptions};
 use crate::store::{Store, StoreConfig, StoreError};
 use crate::twin::{DEVICE_TWIN_ID, TwinError, TwinStore};
 use crate::uplink::{self, CONTROL_EVENTS, LINK_EVENTS, UplinkConfig};
@@ -181,8 +181,12 @@ impl Gateway {
         )?;
         let db = store.db().clone();
         let allocation = allocation_for(manifest, &db, options);
-        let mut runtime =
-            Runtime::with_options(Some(&options.data_dir.join(COMPILED_DIR)), allocation)?;
+        let cache = options.data_dir.join(COMPILED_DIR);
+        let mut runtime = Runtime::with_options(RuntimeOptions {
+            cache: Some(&cache),
+            allocation,
+            deadlines: true,
+        })?;
         tracing::info!(allocation = %runtime.allocation(), "module instances' memory");
         if let Some(dir) = &options.trusted_keys {
             runtime.trust_only(crate::artifact::read_trusted_keys(dir)?);

@@ -97,6 +97,18 @@ impl ModuleHarness {
         grants: &Grants,
     ) -> Result<ModuleHarness, HarnessError> {
         let runtime = Arc::new(Runtime::new()?);
+        ModuleHarness::load_in(runtime, name, path, config, grants).await
+    }
+
+    /// [`ModuleHarness::load_with_grants`], in `runtime` (for instance one
+    /// made with [`Runtime::with_options`], to measure a setting).
+    pub async fn load_in(
+        runtime: Arc<Runtime>,
+        name: &str,
+        path: &Path,
+        config: &[(String, String)],
+        grants: &Grants,
+    ) -> Result<ModuleHarness, HarnessError> {
         let component = runtime.load_file(name, path)?;
         let storage = ModuleStorage::temporary(DEFAULT_STORAGE_QUOTA).map_err(|e| {
             HarnessError::Instantiate {

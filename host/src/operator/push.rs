@@ -55,6 +55,9 @@ pub struct PushOutcome {
     pub chunks: usize,
     /// Whether a signature went with it.
     pub signed: bool,
+    /// From the first chunk sent to the gateway's word that it stored the
+    /// artifact (transfer, checks, compile, store).
+    pub stored_after: Duration,
     /// The deployment that names it.
     pub deployment: DeployOutcome,
 }
@@ -136,6 +139,7 @@ pub async fn push(
     session
         .subscribe(std::slice::from_ref(&state_topic))
         .await?;
+    let sending = Instant::now();
     let pieces = split(&bytes, signature.as_deref());
     let chunks = pieces.len();
     for (index, (mut user_properties, payload)) in pieces.into_iter().enumerate() {
@@ -160,6 +164,7 @@ pub async fn push(
         }
     }
     wait_stored(session, device, module, &digest, &state_topic, waits.stored).await?;
+    let stored_after = sending.elapsed();
 
     let manifest =
         ManifestText::generated(&format!("{topic} with module `{module}` pushed"), edited);
@@ -169,6 +174,7 @@ pub async fn push(
         size: bytes.len(),
         chunks,
         signed: signature.is_some(),
+        stored_after,
         deployment,
     })
 }

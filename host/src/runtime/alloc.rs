@@ -36,6 +36,10 @@ const ASYNC_STACK: usize = 2 * 1024 * 1024;
 /// The metadata of one component or core instance, at most.
 const INSTANCE_METADATA: usize = 1024 * 1024;
 
+/// The reason of the on-demand allocation [`super::Runtime::new`] uses:
+/// wasmtime's own defaults (4 GiB reserved per memory, no bounds checks).
+pub const DEFAULT_ON_DEMAND: &str = "wasmtime's default";
+
 /// The size of an instance pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSize {
@@ -111,6 +115,7 @@ impl Allocation {
     pub(super) fn configure(&self, config: &mut Config) {
         match self {
             Allocation::Pooling(size) => size.configure(config),
+            Allocation::OnDemand(why) if why == DEFAULT_ON_DEMAND => {}
             Allocation::OnDemand(_) => {
                 // Reserve only what is used plus room to grow, not 4 GiB per
                 // memory: this is the mode for short address spaces.

@@ -179,6 +179,30 @@ fn error_chain(e: &wasmtime::Error) -> String {
     format!("{e:#}")
 }
 
+/// How to set a [`Runtime`] up.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions<'a> {
+    /// Where compiled components are kept (see [`cache`]); none: compiled
+    /// on every load.
+    pub cache: Option<&'a Path>,
+    /// How instances get their memory.
+    pub allocation: Allocation,
+    /// Whether calls have CPU deadlines (epoch interruption). A gateway
+    /// always has them; turning them off exists to measure what they cost.
+    pub deadlines: bool,
+}
+
+impl Default for RuntimeOptions<'_> {
+    /// No cache, wasmtime's default on-demand allocation, deadlines on.
+    fn default() -> Self {
+        RuntimeOptions {
+            cache: None,
+            allocation: Allocation::OnDemand(alloc::DEFAULT_ON_DEMAND.to_string()),
+            deadlines: true,
+        }
+    }
+}
+
 /// The engine settings every allocation shares.
 fn base_config() -> Config {
     let mut config = Config::new();
@@ -203,36 +227,36 @@ impl Runtime {
         let engine = Engine::new(&base_config()).map_err(|e| RuntimeError(error_chain(&e)))?;
         Runtime::with_engine(
             engine,
-            Allocation::OnDemand("wasmtime's default".to_string()),
+            Allocation::OnDemand(alloc::DEFAULT_ON_DEMAND.to_string()),
         )
     }
 
-    /// Sets up the engine with `allocation`, keeping compiled components in
-    /// `cache` (see [`cache`]) when given. A pool that cannot be reserved
+    /// Sets up the engine as `options` say. A pool that cannot be reserved
     /// falls back to on-demand allocation, with the reason in
     /// [`Runtime::allocation`].
-    pub fn with_options(
-        cache: Option<&Path>,
-        allocation: Allocation,
-    ) -> Result<Self, RuntimeError> {
-        let mut config = base_config();
-        allocation.configure(&mut config);
-        let (engine, allocation) = match Engine::new(&config) {
+    pub fn with_options(options: RuntimeOptions<'_>) -> Result<Self, RuntimeError> {
+        let config_for = |allocation: &Allocation| {
+            let mut config = base_config();
+            config.epoch_interruption(options.deadlines);
+            allocation.configure(&mut config);
+            config
+        };
+        let allocation = options.allocation;
+        let (engine, allocation) = match Engine::new(&config_for(&allocation)) {
             Ok(engine) => (engine, allocation),
             Err(e) if matches!(allocation, Allocation::Pooling(_)) => {
                 let fallback = Allocation::OnDemand(format!(
                     "the instance pool could not be reserved: {}",
                     error_chain(&e)
                 ));
-                let mut config = base_config();
-                fallback.configure(&mut config);
-                let engine = Engine::new(&config).map_err(|e| RuntimeError(error_chain(&e)))?;
+                let engine = Engine::new(&config_for(&fallback))
+                    .map_err(|e| RuntimeError(error_chain(&e)))?;
                 (engine, fallback)
             }
             Err(e) => return Err(RuntimeError(error_chain(&e))),
         };
         let mut runtime = Runtime::with_engine(engine, allocation)?;
-        if let Some(dir) = cache {
+        if let Some(dir) = options.cache {
             runtime.cache = Some(open_cache(dir)?);
         }
         Ok(runtime)
