@@ -29,6 +29,8 @@ Outputs, in `ml/models/`:
   about wear).
 - `golden.json`: held-out inputs with sklearn's outputs, the held-out metrics,
   and the training feature distribution for a drift monitor (PSI bins).
+- `reference.json`: only the PSI bins (edges and training shares per feature),
+  the small file that `example-modules/drift-monitor` embeds.
 
 Both models take `X` [N, 4], float32, features in the order of FEATURES. tract 0.23.9 has no ONNX-ML `Scaler`, so the standardisation is folded
 into the first layer of each network before export (see `fold_scaler`): the
@@ -141,6 +143,21 @@ def psi_reference(x):
     return out
 
 
+def drift_reference_file(reference):
+    """The part of the drift reference a monitor needs: bin edges and shares."""
+    return {
+        "about": "PSI reference bins of the training features; written by ml/train.py.",
+        "seed": SEED,
+        "features": FEATURES,
+        "bins": PSI_BINS,
+        "reference": {
+            name: {"bin_edges": reference[name]["bin_edges"],
+                   "proportions": reference[name]["proportions"]}
+            for name in FEATURES
+        },
+    }
+
+
 def main():
     rng = np.random.default_rng(SEED)
     x, rul, fault, fan = simulate(rng)
@@ -207,6 +224,7 @@ def main():
         })
         cases.append(case)
 
+    drift = psi_reference(x[train])
     golden = {
         "about": "Held-out fan readings with scikit-learn's outputs; written by ml/train.py.",
         "versions": {"scikit-learn": sklearn.__version__, "skl2onnx": skl2onnx.__version__,
@@ -217,10 +235,11 @@ def main():
                    "rul_cap_hours": RUL_CAP_HOURS, "fault_rate": FAULT_RATE},
         "model_bytes": sizes,
         "metrics": metrics,
-        "drift_reference": psi_reference(x[train]),
+        "drift_reference": drift,
         "cases": cases,
     }
     (MODELS / "golden.json").write_text(json.dumps(golden, indent=1) + "\n")
+    (MODELS / "reference.json").write_text(json.dumps(drift_reference_file(drift), indent=1) + "\n")
     print(json.dumps({"model_bytes": sizes, "metrics": metrics}, indent=1))
 
 

@@ -8,6 +8,7 @@ mod analytics;
 mod control;
 mod deploy;
 mod deployment;
+mod drift;
 mod faults;
 mod harness;
 mod ingest;

@@ -173,7 +173,16 @@ fn test(root: &Path) -> Result<()> {
     // The guests' own unit tests (pure logic, run natively).
     run(cargo()
         .current_dir(&guests)
-        .args(["test", "-p", "window-stats", "--target-dir"])
+        .args([
+            "test",
+            "-p",
+            "window-stats",
+            "-p",
+            "fan-sensor",
+            "-p",
+            "drift-monitor",
+            "--target-dir",
+        ])
         .arg(root.join("target").join("guests")))?;
     run(cargo().current_dir(root).args([
         "clippy",

@@ -12,9 +12,11 @@
 //!   per device: the device is marked in the module's storage, and a later
 //!   prediction at or above the limit (the fan was replaced) clears the mark.
 //!
-//! `device` is the body's `device` field, else the device the message came
-//! from, else `null`. Direct method `predict` takes a reading and answers the
-//! prediction, with nothing sent and no order marked.
+//! `device` is the body's `device` field (for a window-stats window, its
+//! `key`), else the device the message came from, else `null`. A window from
+//! window-stats (sensor → window-stats → fan-health) is predicted on the
+//! `avg` of each feature; see [`reading`]. Direct method `predict` takes a
+//! reading and answers the prediction, with nothing sent and no order marked.
 //!
 //! Config: `alert_threshold` (0 to 1, default 0.5), `order_below_rul_hours`
 //! (default 24), `part` (default `fan-bearing-kit`).

@@ -10,6 +10,21 @@
 //! The second is the SimulatedTemperatureSensor's `machine` object with the two
 //! fields a fan adds. Units: temperature °C (bearing), vibration mm/s RMS,
 //! static pressure kPa, hours of use. `device` is optional.
+//!
+//! The third is a window of readings as window-stats sends it (configured
+//! with `fields` = `temperature,vibration,pressure,hours`, or the same under
+//! `machine.`, and for instance `key-by` = `field:device`), told apart by its
+//! `stats` object:
+//!
+//! ```json
+//! {"key": "fan-7", "windowStart": "…", "windowEnd": "…", "events": 10, "complete": true,
+//!  "stats": {"temperature": {"count": 10, "avg": 41.3, "min": 40.1, "max": 42.0, "stddev": 0.5}, …}}
+//! ```
+//!
+//! The prediction is made on the window's `avg` of each feature (a flat
+//! field name wins over its `machine.` form), and the device is the window's
+//! `key`. A feature the window had no value of (`count` 0, `avg` null) is an
+//! error.
 
 use serde_json::{Map, Value};
 
@@ -58,6 +73,9 @@ impl Reading {
         let top = value
             .as_object()
             .ok_or("not a fan reading: expected a JSON object")?;
+        if let Some(stats) = top.get("stats") {
+            return Reading::from_window(top, stats);
+        }
         let device = match top.get("device") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
@@ -81,6 +99,46 @@ impl Reading {
             vibration: number(fields, "vibration", 0.0)?,
             pressure: number(fields, "pressure", 0.0)?,
             hours: number(fields, "hours", 0.0)?,
+        };
+        Ok(Reading { device, features })
+    }
+}
+
+impl Reading {
+    /// Reads a window-stats window: the `avg` of each feature, the `key`.
+    fn from_window(top: &Map<String, Value>, stats: &Value) -> Result<Reading, String> {
+        let stats = stats.as_object().ok_or_else(|| {
+            format!("not a window of fan readings: `stats` must be an object, not {stats}")
+        })?;
+        let device = match top.get("key") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                return Err(format!(
+                    "not a window of fan readings: `key` must be a string, not {other}"
+                ));
+            }
+        };
+        let avg = |name: &str, min: f32| -> Result<f32, String> {
+            let field = stats
+                .get(name)
+                .or_else(|| stats.get(&format!("machine.{name}")))
+                .ok_or_else(|| format!("not a window of fan readings: no stats for `{name}`"))?;
+            let field = field.as_object().ok_or_else(|| {
+                format!("not a window of fan readings: the stats of `{name}` are not an object")
+            })?;
+            if field.get("avg").is_none_or(Value::is_null) {
+                return Err(format!(
+                    "not a window of fan readings: the window has no `{name}` values"
+                ));
+            }
+            number(field, "avg", min).map_err(|e| format!("{e} (the window's `{name}`)"))
+        };
+        let features = Features {
+            temperature: avg("temperature", f32::MIN)?,
+            vibration: avg("vibration", 0.0)?,
+            pressure: avg("pressure", 0.0)?,
+            hours: avg("hours", 0.0)?,
         };
         Ok(Reading { device, features })
     }
