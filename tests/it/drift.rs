@@ -570,3 +570,48 @@ async fn fan_sensor_through_window_stats_into_fan_health_predicts_a_falling_rul(
     assert!(matches!(err, HarnessError::Guest { .. }), "{err}");
     assert!(err.to_string().contains("no `vibration` values"), "{err}");
 }
+
+#[tokio::test]
+async fn a_simulated_fleet_scores_like_training_until_its_sensors_drift() {
+    let features = ("features", "temperature,vibration,pressure");
+    let mut steady = load_sensor(&[("fleet", "true"), ("seed", "11")]).await;
+    let steady: Vec<Value> = tick(&mut steady, 600).await.iter().map(body).collect();
+    let hours: Vec<f64> = steady
+        .iter()
+        .map(|r| r["hours"].as_f64().unwrap())
+        .collect();
+    assert!(
+        hours.windows(2).any(|w| w[1] < w[0]),
+        "each reading is a fan of its own, at its own age"
+    );
+    let mut monitor = load_monitor(&[("window", "300"), features]).await;
+    assert!(feed(&mut monitor, &steady).await.is_empty(), "no alert");
+    let calm = overall(&monitor);
+    assert!(
+        calm < 0.2,
+        "an undrifted fleet is near training: PSI {calm}"
+    );
+
+    // +0.01 °C a reading: +6 °C after 600 readings.
+    let mut drifting = load_sensor(&[
+        ("fleet", "true"),
+        ("seed", "11"),
+        ("drift-per-reading", "0.01"),
+    ])
+    .await;
+    let drifting: Vec<Value> = tick(&mut drifting, 600).await.iter().map(body).collect();
+    let mut monitor = load_monitor(&[("window", "300"), features]).await;
+    let alerts = feed(&mut monitor, &drifting).await;
+    assert_eq!(alerts.len(), 1, "one alert for the crossing: {alerts:?}");
+    let drifted = overall(&monitor);
+    assert!(
+        drifted > 0.2 && drifted > 2.0 * calm,
+        "PSI {calm} → {drifted}"
+    );
+    assert_eq!(
+        drift(&monitor)["worstFeature"],
+        "temperature",
+        "{}",
+        drift(&monitor)
+    );
+}

@@ -15,6 +15,7 @@ mod ingest;
 mod lifecycle;
 mod limits;
 mod loading;
+mod maintenance;
 mod manifest;
 mod ml;
 mod operator;

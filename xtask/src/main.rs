@@ -1,7 +1,9 @@
 //! Developer commands, run as `cargo xtask <command>`:
 //!
 //! - `demo`: installs the wasm32-wasip2 target if missing, builds the example
-//!   modules and runs `ganglion run` on `demo/deployment.toml` (no broker needed).
+//!   modules and runs `ganglion run` on `demo/deployment.toml` (no broker needed),
+//!   or with `--scenario maintenance` on `demo/maintenance.toml` (a fan wearing
+//!   out: windows, models, drift, a purchase order).
 //! - `test`: installs what the tests need, checks formatting and lints, and runs
 //!   every test. `.ci/run` calls it.
 //! - `modules`: builds the guest modules to components under `target/guests/`.
@@ -27,7 +29,9 @@ fn main() -> Result<()> {
         Some("bench") => bench(&root),
         Some("train") => train::train(&root),
         _ => {
-            eprintln!("usage: cargo xtask <demo [--release] | test | modules | bench | train>");
+            eprintln!(
+                "usage: cargo xtask <demo [--release] [--scenario alerts|maintenance] | test | modules | bench | train>"
+            );
             bail!("unknown or missing command: {:?}", args.first());
         }
     }
@@ -121,8 +125,29 @@ fn build_modules(root: &Path) -> Result<()> {
         .arg(root.join("target").join("guests")))
 }
 
+/// The demo scenarios: name, manifest, data directory.
+const SCENARIOS: [(&str, &str, &str); 2] = [
+    ("alerts", "demo/deployment.toml", "target/demo-data"),
+    (
+        "maintenance",
+        "demo/maintenance.toml",
+        "target/demo-maintenance-data",
+    ),
+];
+
 fn demo(root: &Path, args: &[String]) -> Result<()> {
     let release = args.iter().any(|a| a == "--release");
+    let scenario = match args.iter().position(|a| a == "--scenario") {
+        Some(i) => args
+            .get(i + 1)
+            .context("--scenario needs a name: alerts or maintenance")?
+            .as_str(),
+        None => "alerts",
+    };
+    let Some(&(_, manifest, data_dir)) = SCENARIOS.iter().find(|(name, _, _)| *name == scenario)
+    else {
+        bail!("unknown scenario `{scenario}`: alerts or maintenance");
+    };
     build_modules(root)?;
     let mut build = cargo();
     build
@@ -140,9 +165,9 @@ fn demo(root: &Path, args: &[String]) -> Result<()> {
     let code = status(Command::new(binary).current_dir(root).args([
         "run",
         "--manifest",
-        "demo/deployment.toml",
+        manifest,
         "--data-dir",
-        "target/demo-data",
+        data_dir,
     ]))?;
     if !code.success() {
         bail!("the gateway exited with {code}");

@@ -42,9 +42,10 @@
 //! When the overall score goes above the threshold (with a full window), one
 //! message on `alerts` with `MessageType=Alert`: `{"overall", "worstFeature",
 //! "psi": {feature: score}, "threshold", "window", "readings"}`. Then no more
-//! until the score is back at or below the threshold, which re-arms it: one
-//! alert per crossing, not one per reading. A threshold change is checked at
-//! once against the current window.
+//! until the score is back at or below 3/4 of the threshold, which re-arms it:
+//! one alert per crossing, not one per reading, and no burst of them while a
+//! noisy score hovers at the threshold. A threshold change is checked at once
+//! against the current window.
 //!
 //! # Config
 //! - `window` (500; 20 to 100000): readings in the sliding window.
@@ -89,6 +90,9 @@ use serde_json::{Map, Value, json};
 use window::Window;
 
 /// The output alerts leave by.
+/// The alert re-arms once the score is back at or below this fraction of
+/// the threshold (hysteresis).
+const REARM_FRACTION: f64 = 0.75;
 const ALERTS: &str = "alerts";
 
 const WINDOW: &str = "window";
@@ -264,11 +268,12 @@ impl DriftMonitor {
             ));
             return Ok(true);
         }
-        if !above && !self.armed {
+        let rearm_below = self.threshold * REARM_FRACTION;
+        if scores.overall <= rearm_below && !self.armed {
             self.armed = true;
             log::info(&format!(
-                "drift back at or below {}: PSI {:.3}; alert re-armed",
-                self.threshold, scores.overall
+                "drift back at or below {rearm_below:.3}: PSI {:.3}; alert re-armed",
+                scores.overall
             ));
             return Ok(true);
         }

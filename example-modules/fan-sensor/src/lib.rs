@@ -29,6 +29,11 @@
 //!   drift-monitor detects.
 //! - `drift-feature` (`temperature`): `temperature`, `vibration` or
 //!   `pressure`.
+//! - `fleet` (false): each reading comes from a fan of its own, drawn as
+//!   `ml/train.py` draws its fleet (a new fan, read at a moment of its life
+//!   drawn as train.py draws it; no injected faults), instead of one fan
+//!   wearing out: a stream with the training distribution, for drift-monitor.
+//!   `start-hours`, `hours-per-reading` and `life-hours` do not apply.
 //!
 //! Unknown keys and bad values are refused at init, naming the key.
 //!
@@ -69,7 +74,9 @@ const STEP: &str = "hours-per-reading";
 const LIFE: &str = "life-hours";
 const DRIFT: &str = "drift-per-reading";
 const DRIFT_FEATURE: &str = "drift-feature";
-const KEYS: [&str; 9] = [
+const FLEET: &str = "fleet";
+const KEYS: [&str; 10] = [
+    FLEET,
     INTERVAL,
     MESSAGES,
     DEVICE,
@@ -136,6 +143,8 @@ struct FanSensor {
     drift_per_reading: f64,
     drift_offset: f64,
     desired_version: Option<u64>,
+    /// Each reading from a fan of its own, as train.py samples its fleet.
+    fleet: bool,
 }
 
 /// A finite number for `key`, at least `min`.
@@ -158,6 +167,18 @@ fn fnv1a(text: &str) -> u64 {
 
 impl FanSensor {
     fn next_reading(&mut self) -> Reading<'_> {
+        if self.fleet {
+            // train.py's sampling: a fan of its own, read at a moment drawn
+            // over its whole life half the time, over its last 300 h else.
+            self.fan = Fan::draw(&mut self.rng, None);
+            let life = self.fan.life_hours;
+            let rul = if self.rng.next_f64() < 0.5 {
+                self.rng.uniform(0.0, life)
+            } else {
+                self.rng.uniform(0.0, life.min(300.0))
+            };
+            self.hours = life - rul;
+        }
         let hours = self.hours;
         let mut s = self.fan.signals(hours, &mut self.rng);
         self.drift_offset += self.drift_per_reading;
@@ -256,6 +277,7 @@ impl Module for FanSensor {
             drift_per_reading: drift,
             drift_offset: 0.0,
             desired_version: None,
+            fleet: config.parse_or(FLEET, false)?,
         };
         sensor.report();
         Ok(sensor)
