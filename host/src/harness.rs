@@ -224,6 +224,11 @@ impl ModuleHarness {
         self.check(outcome)
     }
 
+    /// The bytes of linear memory the module's instance has.
+    pub fn memory_bytes(&self) -> usize {
+        self.instance.memory_bytes()
+    }
+
     /// The module's desired twin properties (without `$version`).
     pub fn desired(&self) -> Value {
         Value::Object(module_twin::lock(&self.twin.doc).desired.clone())

@@ -110,3 +110,22 @@ async fn a_trap_is_reported_as_a_trap() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_harness_tells_the_linear_memory_a_module_has() {
+    let mut hog = ModuleHarness::load("hog", Path::new(ganglion_tests::artifacts::HOG), &[])
+        .await
+        .unwrap();
+    let before = hog.memory_bytes();
+    assert!(before >= 64 * 1024, "at least one page at start: {before}");
+    let out = hog
+        .send("in", &new_message(b"try:4".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 1);
+    let after = hog.memory_bytes();
+    assert!(
+        after >= before + 4 * 1024 * 1024,
+        "a 4 MiB allocation grows the memory: {before} -> {after}"
+    );
+}

@@ -216,6 +216,12 @@ impl Instance {
         std::mem::take(&mut self.store.data_mut().outbox)
     }
 
+    /// The bytes of linear memory the instance has (what it started with and
+    /// every growth granted since).
+    pub fn memory_bytes(&self) -> usize {
+        self.store.data().limiter.memory_bytes
+    }
+
     /// When the module's earliest timer is due.
     pub fn next_timer(&self) -> Option<Instant> {
         self.store.data().timers.next_due()

@@ -23,6 +23,8 @@ pub(crate) struct Limiter {
     limits: StoreLimits,
     /// A growth was refused since the current call began.
     pub(crate) growth_refused: bool,
+    /// The bytes of linear memory granted so far (every memory's).
+    pub(crate) memory_bytes: usize,
 }
 
 impl ResourceLimiter for Limiter {
@@ -33,7 +35,9 @@ impl ResourceLimiter for Limiter {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let allowed = self.limits.memory_growing(current, desired, maximum)?;
-        if !allowed {
+        if allowed {
+            self.memory_bytes += desired.saturating_sub(current);
+        } else {
             self.growth_refused = true;
         }
         Ok(allowed)
@@ -108,6 +112,7 @@ impl ModuleState {
             limiter: Limiter {
                 limits,
                 growth_refused: false,
+                memory_bytes: 0,
             },
             outbox: Vec::new(),
             timers: Timers::default(),
