@@ -1,7 +1,8 @@
 //! Crash safety with a real child process: leaf devices publish through a real
 //! mosquitto, the gateway (`ganglion run`, ingest → `$upstream` → uplink) is
-//! killed with SIGKILL under load and started again on the same data
-//! directory, and the cloud side must still receive every message.
+//! killed with SIGKILL, or stopped with SIGTERM as systemd does, under load,
+//! and started again on the same data directory, and the cloud side must
+//! still receive every message.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -117,6 +118,19 @@ async fn leaf(port: u16, range: std::ops::Range<usize>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_loses_nothing_the_gateway_acknowledged() {
+    stopped_under_load("KILL").await;
+}
+
+/// SIGTERM, as systemd stops the service (`packaging/ganglion.service`): the
+/// gateway stops cleanly, well within the unit's stop timeout, and loses
+/// nothing it acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_stops_cleanly_and_loses_nothing_acknowledged() {
+    stopped_under_load("TERM").await;
+}
+
+/// The gateway stopped with `signal` mid-stream, then started again.
+async fn stopped_under_load(signal: &str) {
     const N: usize = 3000;
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::start(dir.path()).unwrap();
@@ -145,11 +159,18 @@ async fn sigkill_under_load_loses_nothing_the_gateway_acknowledged() {
     all.push(first_seen);
     tokio::time::sleep(Duration::from_millis(700)).await;
     Command::new("kill")
-        .args(["-KILL", &child.0.id().to_string()])
+        .args([&format!("-{signal}"), &child.0.id().to_string()])
         .status()
         .unwrap();
-    child.0.wait().unwrap();
-    eprintln!("crash test: gateway killed");
+    let stopped = wait_with_timeout(&mut child.0, Duration::from_secs(20))
+        .expect("the gateway stops within 20 s (the unit allows 30)");
+    if signal == "TERM" {
+        assert!(
+            stopped.success(),
+            "a clean stop on SIGTERM under load: {stopped}"
+        );
+    }
+    eprintln!("crash test: gateway stopped with SIG{signal}");
     first.await.unwrap();
     eprintln!("crash test: first half acknowledged by the broker");
     let mut child = gateway(dir.path(), &broker);
