@@ -121,6 +121,31 @@ async fn a_cloud_deployment_is_applied_as_a_diff_and_survives_a_restart() {
         report.description()
     );
     assert_eq!(relayed_by(&gw, &mut up, 2).await, "b2");
+
+    // v3 is not even a deployment document: refused under the version it
+    // names, with the reason in the status, and v1 still routes.
+    s.publish(
+        &deploy::deployment_topic("gw-dep"),
+        br#"{"version": 3, "manifest": 42}"#.to_vec(),
+        true,
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(d) = gw.metrics().deployment.filter(|d| d.version == 3) {
+            assert_eq!(d.code, 400);
+            assert!(d.description.contains("malformed"), "{}", d.description);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "v3 was never reported"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(relayed_by(&gw, &mut up, 4).await, "b2");
     s.disconnect().await;
     gw.shutdown().await;
 

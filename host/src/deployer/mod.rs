@@ -17,6 +17,7 @@
 //! so that the gateway runs it again after a restart.
 
 mod load;
+mod requests;
 pub mod stored;
 mod swap;
 pub mod watch;
@@ -24,7 +25,7 @@ pub mod watch;
 use crate::agent::AgentCommand;
 use crate::artifact::pushed::ArtifactStore;
 use crate::manifest::{DesiredStatus, Manifest, ModuleSpec, RouteSpec};
-use crate::metrics::{DeploymentSnapshot, Metrics, ModuleMetrics, ModuleStatus};
+use crate::metrics::{Metrics, ModuleMetrics, ModuleStatus};
 use crate::router::{Delivery, Envelope, ModuleInbox, RouterCommand};
 use crate::runtime::storage::ModuleStorage;
 use crate::runtime::twin::{ModuleTwin, ReportedChange, SharedTwin};
@@ -487,118 +488,6 @@ impl Deployer {
             .agent
             .send(AgentCommand::Modules { twins, controls })
             .await;
-    }
-
-    async fn report(&self, version: u64, outcome: &DeployOutcome) {
-        self.io.metrics.set_deployment(DeploymentSnapshot {
-            version,
-            code: outcome.code,
-            description: outcome.description.clone(),
-        });
-        let _ = self.io.agent.send(AgentCommand::Deployed).await;
-    }
-
-    /// Handles one request.
-    async fn handle(&mut self, request: DeployRequest) {
-        match request {
-            DeployRequest::Local { manifest, reply } => {
-                let outcome = match self.apply(&manifest).await {
-                    Ok(outcome) => outcome,
-                    Err(e) => refused(&e.to_string()),
-                };
-                log(0, &outcome);
-                self.report(0, &outcome).await;
-                if let Some(reply) = reply {
-                    let _ = reply.send(outcome);
-                }
-            }
-            DeployRequest::Invalid { description } => {
-                let outcome = refused(&description);
-                log(0, &outcome);
-                self.report(0, &outcome).await;
-            }
-            DeployRequest::Cloud { payload } => self.cloud_deployment(&payload).await,
-            DeployRequest::Rollback { module, swap } => self.roll_back(&module, swap).await,
-        }
-    }
-
-    async fn cloud_deployment(&mut self, payload: &[u8]) {
-        let (version, text) = match stored::parse(payload) {
-            Ok(parsed) => parsed,
-            Err(why) => {
-                tracing::error!("a deployment from the cloud is malformed: {why}");
-                return;
-            }
-        };
-        if version <= self.stored.last_version() {
-            return;
-        }
-        let name = format!("deployment v{version}");
-        let outcome = match Manifest::parse(&text, &name, &self.io.base_dir) {
-            Err(e) => refused(&e.to_string()),
-            Ok(manifest) => match self.apply(&manifest).await {
-                Ok(outcome) => {
-                    if let Err(e) = self.stored.save(version, &text) {
-                        tracing::error!("cannot store deployment v{version}: {e}");
-                    }
-                    outcome
-                }
-                Err(e) => refused(&e.to_string()),
-            },
-        };
-        if outcome.code != APPLIED
-            && let Err(e) = self.stored.refused(version)
-        {
-            tracing::error!("cannot record that deployment v{version} was refused: {e}");
-        }
-        log(version, &outcome);
-        self.report(version, &outcome).await;
-    }
-
-    /// Applies requests until the gateway stops, then stops every module.
-    pub async fn run(
-        mut self,
-        mut requests: mpsc::Receiver<DeployRequest>,
-        mut shutdown: signal::Receiver<bool>,
-    ) {
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                request = requests.recv() => match request {
-                    Some(r) => self.handle(r).await,
-                    None => break,
-                },
-            }
-        }
-        for (_, module) in &mut self.modules {
-            if let Some(r) = &module.running {
-                let _ = r.stop.send(true);
-            }
-        }
-        for (_, module) in &mut self.modules {
-            stop(module).await;
-        }
-    }
-
-    /// Reports the first deployment's outcome to the agent.
-    pub async fn report_start(&self, version: u64, outcome: &DeployOutcome) {
-        self.report(version, outcome).await;
-    }
-}
-
-fn refused(why: &str) -> DeployOutcome {
-    DeployOutcome {
-        code: REFUSED,
-        description: format!("refused, the running deployment carries on: {why}"),
-        failed: Vec::new(),
-    }
-}
-
-fn log(version: u64, outcome: &DeployOutcome) {
-    if outcome.code == APPLIED {
-        tracing::info!(version, "deployment {}", outcome.description);
-    } else {
-        tracing::error!(version, "deployment {}", outcome.description);
     }
 }
 

@@ -28,6 +28,14 @@ pub fn parse(payload: &[u8]) -> Result<(u64, String), String> {
     Ok((doc.version, doc.manifest))
 }
 
+/// The version a document that does not parse says it is, if it says.
+pub fn claimed_version(payload: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()?
+        .get("version")?
+        .as_u64()
+}
+
 /// The stored deployment.
 pub struct StoredDeployment {
     tree: sled::Tree,
@@ -92,6 +100,11 @@ mod tests {
         assert!(parse(br#"{"version": 0, "manifest": ""}"#).is_err());
         assert!(parse(br#"{"manifest": ""}"#).is_err());
         assert!(parse(b"[routes]").is_err());
+        assert_eq!(
+            claimed_version(br#"{"version": 7, "manifest": 3}"#),
+            Some(7)
+        );
+        assert_eq!(claimed_version(b"[routes]"), None);
         let dir = tempfile::tempdir().unwrap();
         {
             let db = sled::open(dir.path()).unwrap();

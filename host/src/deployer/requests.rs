@@ -1,0 +1,131 @@
+//! What the deployer does with each request: applies it, stores a cloud
+//! deployment that was applied, reports the outcome (status, agent), and
+//! runs until the gateway stops.
+
+use super::stored;
+use super::{APPLIED, DeployOutcome, DeployRequest, Deployer, REFUSED, stop};
+use crate::agent::AgentCommand;
+use crate::manifest::Manifest;
+use crate::metrics::DeploymentSnapshot;
+use tokio::sync::{mpsc, watch as signal};
+
+impl Deployer {
+    async fn report(&self, version: u64, outcome: &DeployOutcome) {
+        self.io.metrics.set_deployment(DeploymentSnapshot {
+            version,
+            code: outcome.code,
+            description: outcome.description.clone(),
+        });
+        let _ = self.io.agent.send(AgentCommand::Deployed).await;
+    }
+
+    /// Handles one request.
+    async fn handle(&mut self, request: DeployRequest) {
+        match request {
+            DeployRequest::Local { manifest, reply } => {
+                let outcome = match self.apply(&manifest).await {
+                    Ok(outcome) => outcome,
+                    Err(e) => refused(&e.to_string()),
+                };
+                log(0, &outcome);
+                self.report(0, &outcome).await;
+                if let Some(reply) = reply {
+                    let _ = reply.send(outcome);
+                }
+            }
+            DeployRequest::Invalid { description } => {
+                let outcome = refused(&description);
+                log(0, &outcome);
+                self.report(0, &outcome).await;
+            }
+            DeployRequest::Cloud { payload } => self.cloud_deployment(&payload).await,
+            DeployRequest::Rollback { module, swap } => self.roll_back(&module, swap).await,
+        }
+    }
+
+    async fn cloud_deployment(&mut self, payload: &[u8]) {
+        let (version, text) = match stored::parse(payload) {
+            Ok(parsed) => parsed,
+            Err(why) => {
+                // Reported under the version it names, if it names a new one,
+                // so that the operator waiting for that version hears why.
+                let version = stored::claimed_version(payload).unwrap_or(0);
+                tracing::error!("a deployment from the cloud is malformed: {why}");
+                if version == 0 || version > self.stored.last_version() {
+                    let outcome = refused(&format!("the deployment document is malformed: {why}"));
+                    self.report(version, &outcome).await;
+                }
+                return;
+            }
+        };
+        if version <= self.stored.last_version() {
+            return;
+        }
+        let name = format!("deployment v{version}");
+        let outcome = match Manifest::parse(&text, &name, &self.io.base_dir) {
+            Err(e) => refused(&e.to_string()),
+            Ok(manifest) => match self.apply(&manifest).await {
+                Ok(outcome) => {
+                    if let Err(e) = self.stored.save(version, &text) {
+                        tracing::error!("cannot store deployment v{version}: {e}");
+                    }
+                    outcome
+                }
+                Err(e) => refused(&e.to_string()),
+            },
+        };
+        if outcome.code != APPLIED
+            && let Err(e) = self.stored.refused(version)
+        {
+            tracing::error!("cannot record that deployment v{version} was refused: {e}");
+        }
+        log(version, &outcome);
+        self.report(version, &outcome).await;
+    }
+
+    /// Applies requests until the gateway stops, then stops every module.
+    pub async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<DeployRequest>,
+        mut shutdown: signal::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                request = requests.recv() => match request {
+                    Some(r) => self.handle(r).await,
+                    None => break,
+                },
+            }
+        }
+        for (_, module) in &mut self.modules {
+            if let Some(r) = &module.running {
+                let _ = r.stop.send(true);
+            }
+        }
+        for (_, module) in &mut self.modules {
+            stop(module).await;
+        }
+    }
+
+    /// Reports the first deployment's outcome to the agent.
+    pub async fn report_start(&self, version: u64, outcome: &DeployOutcome) {
+        self.report(version, outcome).await;
+    }
+}
+
+fn refused(why: &str) -> DeployOutcome {
+    DeployOutcome {
+        code: REFUSED,
+        description: format!("refused, the running deployment carries on: {why}"),
+        failed: Vec::new(),
+    }
+}
+
+fn log(version: u64, outcome: &DeployOutcome) {
+    if outcome.code == APPLIED {
+        tracing::info!(version, "deployment {}", outcome.description);
+    } else {
+        tracing::error!(version, "deployment {}", outcome.description);
+    }
+}
