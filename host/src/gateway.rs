@@ -282,7 +282,19 @@ impl Gateway {
             }
             None => (0, manifest),
         };
-        let outcome = match deployer.apply(first).await {
+        let (mut version, mut applied) = (version, deployer.apply(first).await);
+        if stored.is_some()
+            && let Err(e) = &applied
+        {
+            // A stored deployment whose modules no longer load (a file gone,
+            // a key no longer trusted) must not keep the gateway down.
+            tracing::error!(
+                "the stored deployment v{version} does not start, so the manifest runs: {e}"
+            );
+            version = 0;
+            applied = deployer.apply(manifest).await;
+        }
+        let outcome = match applied {
             Ok(outcome) => outcome,
             Err(e) => {
                 // Every task that holds the database ends before the error

@@ -203,3 +203,62 @@ async fn editing_the_manifest_file_applies_it_with_no_broker() {
     assert_eq!(relayed_by(&gw, &mut up, 1000).await, "b");
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_deployment_that_no_longer_loads_gives_way_to_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path()).unwrap();
+    let path = ganglion_tests::write_manifest(dir.path(), &text("b", VIA_A));
+    let m = Manifest::load(&path).unwrap();
+    let mut options = GatewayOptions::new(dir.path().join("data"));
+    options.uplink = Some(crate::support::fast_uplink(&broker.url(), "gw-gone"));
+    options.manifest_dir = dir.path().to_path_buf();
+    let mut gw = Gateway::start_with(&m, &options).await.unwrap();
+
+    // v1 runs b from a file of its own, which is then damaged.
+    let gone = dir.path().join("gone.wasm");
+    std::fs::copy(RELAY, &gone).unwrap();
+    let v1 = text("b2", VIA_B).replacen(
+        &ganglion_tests::toml_path(RELAY),
+        &ganglion_tests::toml_path(gone.to_str().unwrap()),
+        2,
+    );
+    let v1 = v1.replacen(
+        &ganglion_tests::toml_path(gone.to_str().unwrap()),
+        &ganglion_tests::toml_path(RELAY),
+        1,
+    );
+    let next = dir.path().join("next.toml");
+    std::fs::write(&next, &v1).unwrap();
+    let mut s = Session::connect(&BrokerSettings::new(&broker.url()))
+        .await
+        .unwrap();
+    let manifest = ManifestText::read(&next, true).unwrap();
+    let outcome = deploy::deploy(
+        &mut s,
+        "gw-gone",
+        &manifest,
+        Duration::from_millis(300),
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    assert!(outcome.is_applied(), "{}", outcome.summary());
+    s.disconnect().await;
+    let mut up = gw.subscribe_upstream();
+    assert_eq!(relayed_by(&gw, &mut up, 0).await, "b2");
+    gw.shutdown().await;
+    // Still there (so v1 validates) but no longer a component.
+    std::fs::write(&gone, b"not a component").unwrap();
+
+    // Restarted: v1's b does not load, so the manifest runs instead of the
+    // gateway staying down.
+    let mut offline = GatewayOptions::new(dir.path().join("data"));
+    offline.manifest_dir = dir.path().to_path_buf();
+    let mut gw = Gateway::start_with(&m, &offline).await.unwrap();
+    let mut up = gw.subscribe_upstream();
+    assert_eq!(relayed_by(&gw, &mut up, 1).await, "a");
+    let d = gw.metrics().deployment.unwrap();
+    assert_eq!((d.version, d.code), (0, 200));
+    gw.shutdown().await;
+}

@@ -14,7 +14,7 @@ use ganglion::operator::push::{self, PushWaits};
 use ganglion::operator::{BrokerSettings, OperatorError, Session};
 use ganglion::router::UpstreamMessage;
 use ganglion::{Gateway, GatewayOptions, Manifest};
-use ganglion_tests::artifacts::{COUNTER, RELAY, WRONG_WORLD};
+use ganglion_tests::artifacts::{COUNTER, RELAY, TEMP_FILTER, WRONG_WORLD};
 use ganglion_tests::broker::Broker;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -88,8 +88,10 @@ async fn a_pushed_module_is_checked_stored_swapped_and_kept_across_a_restart() {
         .await
         .unwrap();
     // A push needs a deployment on the broker to edit.
-    let unsigned = dir.path().join("counter-unsigned.wasm");
-    std::fs::copy(COUNTER, &unsigned).unwrap();
+    // Bytes the gateway does not have (a copy of the counter's would be
+    // "stored already" once the signed counter is in).
+    let unsigned = dir.path().join("filter-unsigned.wasm");
+    std::fs::copy(TEMP_FILTER, &unsigned).unwrap();
     let e = push::push(&mut s, DEVICE, "m", &unsigned, WAITS)
         .await
         .unwrap_err();
@@ -135,6 +137,19 @@ async fn a_pushed_module_is_checked_stored_swapped_and_kept_across_a_restart() {
     let e = refusal(&mut s, &wrong).await;
     assert!(e.contains("ganglion:module/module world"), "{e}");
     assert_eq!(body(&answer(&gw, &mut up, 2).await), "2");
+
+    // The same bytes again are stored already: nothing is sent twice, and
+    // the deployment does not change.
+    let again = push::push(&mut s, DEVICE, "m", &counter, WAITS)
+        .await
+        .unwrap();
+    let said = again.deployment.report.unwrap();
+    assert!(
+        said.description().unwrap().contains("unchanged m"),
+        "{:?}",
+        said.description()
+    );
+    assert_eq!(body(&answer(&gw, &mut up, 3).await), "3");
     s.disconnect().await;
     gw.shutdown().await;
 
@@ -145,7 +160,7 @@ async fn a_pushed_module_is_checked_stored_swapped_and_kept_across_a_restart() {
     offline.trusted_keys = Some(keys);
     let mut gw = Gateway::start_with(&m, &offline).await.unwrap();
     let mut up = gw.subscribe_upstream();
-    assert_eq!(body(&answer(&gw, &mut up, 3).await), "3");
+    assert_eq!(body(&answer(&gw, &mut up, 4).await), "4");
     gw.shutdown().await;
 }
 

@@ -12,7 +12,7 @@
 
 use super::topics::Topics;
 use crate::artifact::pushed::ArtifactStore;
-use crate::artifact::upload::{Chunk, Complete, Uploads};
+use crate::artifact::upload::{Chunk, Complete, MAX_UPLOADS, Uploads};
 use crate::runtime::Runtime;
 use rumqttc::v5::AsyncClient;
 use rumqttc::v5::mqttbytes::QoS;
@@ -20,6 +20,7 @@ use rumqttc::v5::mqttbytes::v5::Publish;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
+use tokio::sync::Semaphore;
 
 /// The status code of an artifact stored.
 pub const STORED: u16 = 200;
@@ -35,27 +36,23 @@ pub struct Intake {
     uploads: Uploads,
     store: ArtifactStore,
     runtime: Arc<Runtime>,
+    /// At most [`MAX_UPLOADS`] artifacts are checked (compiled) at once.
+    checks: Arc<Semaphore>,
 }
 
-fn report(client: &AsyncClient, topics: &Topics, hex: &str, code: u16, description: &str) {
+/// Publishes the artifact's state, waiting for room in the client's queue
+/// (QoS 0: the uplink tracks packet ids only for its own telemetry).
+async fn report(client: AsyncClient, topic: String, hex: String, code: u16, description: String) {
     let doc = json!({
         "digest": format!("sha256:{hex}"),
         "code": code,
         "description": description,
     });
-    if client
-        .try_publish(
-            topics.artifact_state(hex),
-            QoS::AtMostOnce,
-            false,
-            doc.to_string(),
-        )
-        .is_err()
+    if let Err(e) = client
+        .publish(topic, QoS::AtMostOnce, false, doc.to_string())
+        .await
     {
-        tracing::warn!(
-            hex,
-            "cannot publish the artifact's state: the client is busy"
-        );
+        tracing::warn!(hex, "cannot publish the artifact's state: {e}");
     }
 }
 
@@ -66,6 +63,7 @@ impl Intake {
             uploads: Uploads::new(),
             store,
             runtime,
+            checks: Arc::new(Semaphore::new(MAX_UPLOADS)),
         }
     }
 
@@ -80,6 +78,25 @@ impl Intake {
         client: Option<&AsyncClient>,
         topics: &Topics,
     ) {
+        let reply = |code: u16, description: String| {
+            if let Some(client) = client {
+                tokio::spawn(report(
+                    client.clone(),
+                    topics.artifact_state(hex),
+                    hex.to_string(),
+                    code,
+                    description,
+                ));
+            }
+        };
+        if self.store.contains(hex) {
+            // Pushed again, or a chunk redelivered after it was stored: it is
+            // here already, checked.
+            if index == "0" {
+                reply(STORED, "stored already".to_string());
+            }
+            return;
+        }
         let properties = publish
             .properties
             .as_ref()
@@ -96,22 +113,23 @@ impl Intake {
             Ok(None) => return,
             Err(e) => {
                 tracing::warn!(hex, module, "a pushed artifact was refused: {e}");
-                if let Some(client) = client {
-                    report(
-                        client,
-                        topics,
-                        hex,
-                        REFUSED,
-                        &format!("module `{module}`: {e}"),
-                    );
-                }
+                reply(REFUSED, format!("module `{module}`: {e}"));
                 return;
             }
+        };
+        let Ok(permit) = self.checks.clone().try_acquire_owned() else {
+            reply(
+                REFUSED,
+                format!(
+                    "module `{module}`: {MAX_UPLOADS} other artifacts are being checked; push again once they are done"
+                ),
+            );
+            return;
         };
         let store = self.store.clone();
         let runtime = self.runtime.clone();
         let client = client.cloned();
-        let topics = topics.clone();
+        let topic = topics.artifact_state(hex);
         tokio::spawn(async move {
             let hex = complete.hex.clone();
             let size = complete.bytes.len();
@@ -120,6 +138,7 @@ impl Intake {
             })
             .await
             .unwrap_or_else(|e| Err(format!("the check did not finish: {e}")));
+            drop(permit);
             let (code, description) = match checked {
                 Ok(()) => (STORED, format!("stored ({size} bytes)")),
                 Err(reason) => (REFUSED, reason),
@@ -130,7 +149,7 @@ impl Intake {
                 tracing::warn!(hex, "a pushed artifact was refused: {description}");
             }
             if let Some(client) = client {
-                report(&client, &topics, &hex, code, &description);
+                report(client, topic, hex, code, description).await;
             }
         });
     }

@@ -20,8 +20,9 @@ const META_TREE: &str = "artifact-meta";
 /// The prefix of a content address.
 pub const DIGEST_PREFIX: &str = "sha256:";
 
-/// How long an artifact that no deployment names is kept: long enough for
-/// the deployment that follows its push, and for a rollback.
+/// How long an artifact is kept after it was stored, or last named by an
+/// applied deployment: long enough for the deployment that follows its push,
+/// and for going back to the previous deployment.
 pub const UNREFERENCED_GRACE: Duration = Duration::from_secs(3600);
 
 /// The hex part of `digest` (`sha256:<64 lowercase hex>`), if it is one.
@@ -38,6 +39,7 @@ pub fn is_hex_digest(hex: &str) -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Meta {
     signature: Option<String>,
+    /// When it was stored, or last named by an applied deployment.
     stored_at_ms: u64,
 }
 
@@ -73,17 +75,17 @@ impl ArtifactStore {
         })
     }
 
-    /// Stores an artifact under `hex` and flushes.
+    /// Stores an artifact under `hex` and flushes. The metadata goes first:
+    /// bytes without it would look abandoned to [`ArtifactStore::prune`].
     pub fn put(&self, hex: &str, bytes: &[u8], signature: Option<&str>) -> Result<(), sled::Error> {
         let meta = Meta {
             signature: signature.map(str::to_string),
             stored_at_ms: now_ms(),
         };
-        let meta = serde_json::to_vec(&meta).unwrap_or_default();
+        self.meta.insert(hex, encode(&meta)?)?;
         self.bytes.insert(hex, bytes)?;
-        self.meta.insert(hex, meta)?;
-        self.bytes.flush()?;
         self.meta.flush()?;
+        self.bytes.flush()?;
         Ok(())
     }
 
@@ -117,36 +119,43 @@ impl ArtifactStore {
             .collect()
     }
 
-    /// Removes every artifact not in `keep` that was stored more than
-    /// `grace` ago, and returns the hex digests removed.
+    /// Marks every artifact in `keep` as named now, then removes every other
+    /// one stored or last named more than `grace` ago; returns the hex
+    /// digests removed.
     pub fn prune(
         &self,
         keep: &HashSet<String>,
         grace: Duration,
     ) -> Result<Vec<String>, sled::Error> {
-        let cutoff = now_ms().saturating_sub(u64::try_from(grace.as_millis()).unwrap_or(u64::MAX));
+        let now = now_ms();
+        let cutoff = now.saturating_sub(u64::try_from(grace.as_millis()).unwrap_or(u64::MAX));
         let mut removed = Vec::new();
         for hex in self.list() {
-            if keep.contains(&hex) {
-                continue;
-            }
-            let stored_at = self
+            let Some(mut meta) = self
                 .meta
                 .get(&hex)?
                 .and_then(|m| serde_json::from_slice::<Meta>(&m).ok())
-                .map_or(0, |m| m.stored_at_ms);
-            if stored_at <= cutoff {
+            else {
+                // Being stored right now (its metadata is written first).
+                continue;
+            };
+            if keep.contains(&hex) {
+                meta.stored_at_ms = now;
+                self.meta.insert(hex.as_str(), encode(&meta)?)?;
+            } else if meta.stored_at_ms <= cutoff {
                 self.bytes.remove(&hex)?;
                 self.meta.remove(&hex)?;
                 removed.push(hex);
             }
         }
-        if !removed.is_empty() {
-            self.bytes.flush()?;
-            self.meta.flush()?;
-        }
+        self.bytes.flush()?;
+        self.meta.flush()?;
         Ok(removed)
     }
+}
+
+fn encode(meta: &Meta) -> Result<Vec<u8>, sled::Error> {
+    serde_json::to_vec(meta).map_err(|e| sled::Error::Unsupported(e.to_string()))
 }
 
 #[cfg(test)]

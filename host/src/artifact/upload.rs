@@ -121,12 +121,24 @@ impl Chunk {
         if size > MAX_ARTIFACT_BYTES {
             return Err(UploadError::TooLarge { size });
         }
-        if chunks == 0 || index >= chunks {
+        let expected_chunks = chunk_count(size);
+        if u64::from(chunks) != expected_chunks {
+            return Err(bad(format!(
+                "{size} bytes come in {expected_chunks} chunks of {CHUNK_BYTES}, not {chunks}"
+            )));
+        }
+        if index >= chunks {
             return Err(bad(format!("chunk {index} of {chunks}")));
         }
-        if payload.len() > CHUNK_BYTES {
+        // Every chunk is full but the last, which holds the rest.
+        let expected_len = if index + 1 < chunks {
+            CHUNK_BYTES as u64
+        } else {
+            size - u64::from(index) * CHUNK_BYTES as u64
+        };
+        if payload.len() as u64 != expected_len {
             return Err(bad(format!(
-                "a chunk holds at most {CHUNK_BYTES} bytes, not {}",
+                "chunk {index} of {chunks} holds {} bytes, not {expected_len}",
                 payload.len()
             )));
         }
@@ -139,6 +151,11 @@ impl Chunk {
             bytes: payload.to_vec(),
         })
     }
+}
+
+/// How many chunks an artifact of `size` bytes comes in (one, if empty).
+pub fn chunk_count(size: u64) -> u64 {
+    size.div_ceil(CHUNK_BYTES as u64).max(1)
 }
 
 /// An artifact whose chunks are all in and whose bytes match its digest.
@@ -309,6 +326,14 @@ mod tests {
     }
 
     #[test]
+    fn chunks_are_counted() {
+        let full = CHUNK_BYTES as u64;
+        assert_eq!(chunk_count(0), 1);
+        assert_eq!(chunk_count(full), 1);
+        assert_eq!(chunk_count(full + 1), 2);
+    }
+
+    #[test]
     fn tampered_bytes_are_refused_by_digest() {
         let bytes = vec![7u8; 1000];
         let mut chunk = chunks_of(&bytes, None).remove(0);
@@ -330,6 +355,10 @@ mod tests {
         assert!(e.to_string().contains("not a sha256 digest"), "{e}");
         let e = Chunk::parse(&hex, "1", &props("1", "1"), b"a").unwrap_err();
         assert!(e.to_string().contains("chunk 1 of 1"), "{e}");
+        let e = Chunk::parse(&hex, "0", &props("4294967295", "1"), b"a").unwrap_err();
+        assert!(e.to_string().contains("1 chunks of"), "{e}");
+        let e = Chunk::parse(&hex, "0", &props("1", "2"), b"a").unwrap_err();
+        assert!(e.to_string().contains("holds 1 bytes, not 2"), "{e}");
         let e = Chunk::parse(&hex, "0", &props("x", "1"), b"a").unwrap_err();
         assert!(e.to_string().contains("`chunks` is not a number"), "{e}");
         let e = Chunk::parse(&hex, "0", &[], b"a").unwrap_err();

@@ -2,7 +2,7 @@
 //! pushed to the gateway, and forgetting pushed artifacts no deployment
 //! needs any more.
 
-use crate::artifact::pushed::{ArtifactStore, UNREFERENCED_GRACE, digest_hex};
+use crate::artifact::pushed::{ArtifactStore, UNREFERENCED_GRACE, digest_hex, is_hex_digest};
 use crate::manifest::{Manifest, ModuleSource, ModuleSpec};
 use crate::runtime::{LoadError, LoadedComponent, Runtime};
 use std::collections::HashSet;
@@ -42,10 +42,11 @@ pub(super) fn component(
     }
 }
 
-/// Removes the pushed artifacts that `manifest` does not name and that were
-/// stored more than [`UNREFERENCED_GRACE`] ago.
-pub(super) fn prune(artifacts: &ArtifactStore, manifest: &Manifest) {
-    let keep: HashSet<String> = manifest
+/// Removes the pushed artifacts that neither `manifest` nor the stored cloud
+/// deployment's text (`stored`) names and that were stored or last named
+/// more than [`UNREFERENCED_GRACE`] ago.
+pub(super) fn prune(artifacts: &ArtifactStore, manifest: &Manifest, stored: Option<&str>) {
+    let mut keep: HashSet<String> = manifest
         .modules
         .iter()
         .filter_map(|m| match &m.source {
@@ -53,6 +54,7 @@ pub(super) fn prune(artifacts: &ArtifactStore, manifest: &Manifest) {
             ModuleSource::File(_) => None,
         })
         .collect();
+    keep.extend(stored.into_iter().flat_map(digests_in));
     match artifacts.prune(&keep, UNREFERENCED_GRACE) {
         Ok(removed) if !removed.is_empty() => {
             tracing::info!(
@@ -62,5 +64,30 @@ pub(super) fn prune(artifacts: &ArtifactStore, manifest: &Manifest) {
         }
         Ok(_) => {}
         Err(e) => tracing::warn!("cannot prune pushed artifacts: {e}"),
+    }
+}
+
+/// Every `sha256:<hex>` in `text` (a manifest that may not validate any
+/// more: keeping too much is harmless).
+fn digests_in(text: &str) -> Vec<String> {
+    text.match_indices("sha256:")
+        .filter_map(|(at, prefix)| text.get(at + prefix.len()..at + prefix.len() + 64))
+        .filter(|hex| is_hex_digest(hex))
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_are_found_in_a_manifest_text() {
+        let a = "a".repeat(64);
+        let text = format!(
+            "[modules.m]\nartifact = \"sha256:{a}\"\n# sha256:xyz\nx = \"sha256:{}\"",
+            "b".repeat(63)
+        );
+        assert_eq!(digests_in(&text), vec![a]);
     }
 }

@@ -299,6 +299,7 @@ impl Deployer {
     /// Applies `manifest`. On `Err`, nothing changed.
     pub async fn apply(&mut self, manifest: &Manifest) -> Result<DeployOutcome, DeployError> {
         // Load every component that must (re)start before touching anything.
+        self.io.runtime.admits_modules(manifest.modules.len())?;
         let mut components = HashMap::new();
         for spec in &manifest.modules {
             let unchanged = self
@@ -436,7 +437,8 @@ impl Deployer {
             }
         }
         self.current = Some(manifest.clone());
-        load::prune(&self.artifacts, manifest);
+        let stored = self.stored.get().map(|(_, text)| text);
+        load::prune(&self.artifacts, manifest, stored.as_deref());
         Ok(DeployOutcome {
             code: APPLIED,
             description,

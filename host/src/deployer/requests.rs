@@ -47,11 +47,19 @@ impl Deployer {
         let (version, text) = match stored::parse(payload) {
             Ok(parsed) => parsed,
             Err(why) => {
-                // Reported under the version it names, if it names a new one,
-                // so that the operator waiting for that version hears why.
-                let version = stored::claimed_version(payload).unwrap_or(0);
                 tracing::error!("a deployment from the cloud is malformed: {why}");
-                if version == 0 || version > self.stored.last_version() {
+                // Reported, and recorded as refused, under the version it
+                // names when that is a new one, so that the operator waiting
+                // for that version hears why. One that names none is only
+                // logged: the status keeps saying what runs.
+                if let Some(version) = stored::claimed_version(payload)
+                    && version > self.stored.last_version()
+                {
+                    if let Err(e) = self.stored.refused(version) {
+                        tracing::error!(
+                            "cannot record that deployment v{version} was refused: {e}"
+                        );
+                    }
                     let outcome = refused(&format!("the deployment document is malformed: {why}"));
                     self.report(version, &outcome).await;
                 }

@@ -9,8 +9,9 @@
 //! 3. The gateway checks and stores it, and says so on
 //!    `ganglion/{device}/artifact-states/{hex}`; a refusal ends the push
 //!    with the gateway's reason, and nothing else changes.
-//! 4. The deployment is published again ([`super::deploy::deploy`]) with the
-//!    module's `path` replaced by `artifact = "sha256:<hex>"`, and the
+//! 4. The deployment, read again, is published again
+//!    ([`super::deploy::deploy`]) with the module's `path` replaced by
+//!    `artifact = "sha256:<hex>"`, and the
 //!    gateway hot-swaps the module. The edited manifest is written back as
 //!    TOML: its comments are not kept.
 
@@ -20,7 +21,7 @@ use super::{OperatorError, check_name};
 use crate::agent::artifacts::{MODULE_PROPERTY, STORED};
 use crate::agent::topics::Topics;
 use crate::artifact::signature_path;
-use crate::artifact::upload::{CHUNK_BYTES, split};
+use crate::artifact::upload::split;
 use crate::runtime::cache::digest;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use serde_json::Value;
@@ -119,20 +120,11 @@ pub async fn push(
     let digest = digest(&bytes);
     let hex = digest.trim_start_matches("sha256:").to_string();
 
+    // Checked before anything is sent, and edited from a fresh read once
+    // the artifact is stored (another deployment may have come meanwhile).
     let topic = deployment_topic(device);
-    let found = session
-        .read_retained(std::slice::from_ref(&topic), waits.retained)
-        .await?;
-    let current = match found.get(&topic) {
-        Some(incoming) => Deployment::parse(&topic, &incoming.payload)?,
-        None => {
-            return Err(bad(
-                &format!("device `{device}`"),
-                "it has no deployment on the broker; deploy a manifest with `ganglion deploy` first",
-            ));
-        }
-    };
-    let edited = with_artifact(&current.manifest, module, &digest)?;
+    let current = current_deployment(session, device, &topic, waits.retained).await?;
+    with_artifact(&current.manifest, module, &digest)?;
 
     let topics = Topics::new(device);
     let state_topic = topics.artifact_state(&hex);
@@ -166,6 +158,8 @@ pub async fn push(
     wait_stored(session, device, module, &digest, &state_topic, waits.stored).await?;
     let stored_after = sending.elapsed();
 
+    let current = current_deployment(session, device, &topic, waits.retained).await?;
+    let edited = with_artifact(&current.manifest, module, &digest)?;
     let manifest =
         ManifestText::generated(&format!("{topic} with module `{module}` pushed"), edited);
     let deployment = deploy(session, device, &manifest, waits.retained, waits.status).await?;
@@ -177,6 +171,24 @@ pub async fn push(
         stored_after,
         deployment,
     })
+}
+
+/// The device's retained deployment.
+async fn current_deployment(
+    session: &mut Session,
+    device: &str,
+    topic: &str,
+    wait: Duration,
+) -> Result<Deployment, OperatorError> {
+    let topics = [topic.to_string()];
+    let found = session.read_retained(&topics, wait).await?;
+    match found.get(topic) {
+        Some(incoming) => Deployment::parse(topic, &incoming.payload),
+        None => Err(bad(
+            &format!("device `{device}`"),
+            "it has no deployment on the broker; deploy a manifest with `ganglion deploy` first",
+        )),
+    }
 }
 
 /// Waits for the gateway's word on the artifact.
@@ -220,11 +232,6 @@ async fn wait_stored(
     })
 }
 
-/// How many chunks an artifact of `size` bytes takes.
-pub fn chunk_count(size: usize) -> usize {
-    size.div_ceil(CHUNK_BYTES).max(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,12 +252,5 @@ mod tests {
         assert!(e.to_string().contains("no module `absent`"), "{e}");
         let e = with_artifact("not = = toml", "filter", &digest).unwrap_err();
         assert!(e.to_string().contains("not TOML"), "{e}");
-    }
-
-    #[test]
-    fn chunks_are_counted() {
-        assert_eq!(chunk_count(0), 1);
-        assert_eq!(chunk_count(CHUNK_BYTES), 1);
-        assert_eq!(chunk_count(CHUNK_BYTES + 1), 2);
     }
 }

@@ -4,11 +4,13 @@
 //!   fixed number of instance slots, each with a linear-memory slot of a fixed
 //!   size, reserved once at start. Instantiating (a start, a restart, a hot
 //!   swap) then reuses a slot instead of mapping fresh memory. The pool is
-//!   sized from the limits: as many slots as the deployment has modules, twice
-//!   (a hot swap runs the new version beside the old), and at least
+//!   sized from the limits at start: two slots per module of the deployment
+//!   (a hot swap runs the new version beside the old) and two more, at least
 //!   [`DEFAULT_POOL_INSTANCES`]; each memory slot as large as the largest
-//!   module memory limit, and at least [`DEFAULT_MEMORY_BYTES`]. A module whose
-//!   limit is larger than the slots is refused with the reason.
+//!   module memory limit, and at least [`DEFAULT_MEMORY_BYTES`]. The pool does
+//!   not grow after start: a later deployment with a module whose limit is
+//!   larger than the slots, or with more modules than half the slots, is
+//!   refused with the reason.
 //! - **On demand**: each instance maps its own memory, reserving only what it
 //!   uses plus room to grow. The runtime falls back to it where virtual
 //!   memory is short (a `ulimit -v`, a 32-bit or small-address-space
@@ -128,6 +130,14 @@ impl Allocation {
         }
     }
 
+    /// Whether `modules` modules fit, each with room for a hot swap.
+    pub fn admits_modules(&self, modules: usize) -> bool {
+        match self {
+            Allocation::Pooling(size) => modules.saturating_mul(2) <= size.instances as usize,
+            Allocation::OnDemand(_) => true,
+        }
+    }
+
     /// Whether an instance with a memory limit of `memory_bytes` fits.
     pub fn admits(&self, memory_bytes: usize) -> bool {
         match self {
@@ -244,6 +254,8 @@ mod tests {
         assert!(Allocation::Pooling(big).admits(256 * MIB));
         assert!(!Allocation::Pooling(big).admits(257 * MIB));
         assert!(Allocation::OnDemand(String::new()).admits(4096 * MIB));
+        assert!(Allocation::Pooling(big).admits_modules(41));
+        assert!(!Allocation::Pooling(big).admits_modules(42));
     }
 
     #[test]

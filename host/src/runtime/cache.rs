@@ -11,6 +11,7 @@
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -100,7 +101,12 @@ impl CompileCache {
             .serialize()
             .map_err(|e| format!("{e:#}"))
             .and_then(|bytes| {
-                let tmp = path.with_extension("tmp");
+                // A name of its own, so that two compilations of one digest
+                // (a push retried while the first is checked) never write
+                // one file.
+                static NEXT: AtomicU64 = AtomicU64::new(0);
+                let n = NEXT.fetch_add(1, Ordering::Relaxed);
+                let tmp = path.with_extension(format!("{}-{n}.tmp", std::process::id()));
                 std::fs::write(&tmp, bytes)
                     .and_then(|()| std::fs::rename(&tmp, &path))
                     .map_err(|e| e.to_string())

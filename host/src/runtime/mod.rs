@@ -107,6 +107,16 @@ pub enum LoadError {
         /// The allocation in use.
         allocation: String,
     },
+    /// The deployment has more modules than the instance pool has room for.
+    #[error(
+        "{modules} modules need {} instance slots with room for hot swaps, over this gateway's instance pool ({allocation}); start the gateway with a larger `--pool-instances`", .modules * 2
+    )]
+    TooManyForPool {
+        /// How many modules the deployment has.
+        modules: usize,
+        /// The allocation in use.
+        allocation: String,
+    },
     /// The component does not compile.
     #[error("module `{module}`: the component does not compile: {reason}")]
     Compile {
@@ -291,6 +301,18 @@ impl Runtime {
         &self.allocation
     }
 
+    /// Checks that a deployment of `modules` modules fits the allocation (a
+    /// pool's instance slots, two per module).
+    pub fn admits_modules(&self, modules: usize) -> Result<(), LoadError> {
+        if self.allocation.admits_modules(modules) {
+            return Ok(());
+        }
+        Err(LoadError::TooManyForPool {
+            modules,
+            allocation: self.allocation.to_string(),
+        })
+    }
+
     /// Checks that module `module`'s `limits` fit the allocation (a pool's
     /// memory slots).
     pub fn admits(&self, module: &str, limits: &Limits) -> Result<(), LoadError> {
@@ -391,17 +413,10 @@ impl Runtime {
         let from_cache = cached.is_some();
         let component = match cached {
             Some(component) => component,
-            None => {
-                let component =
-                    Component::new(&self.engine, bytes).map_err(|e| LoadError::Compile {
-                        module: module.to_string(),
-                        reason: error_chain(&e),
-                    })?;
-                if let Some(c) = &self.cache {
-                    c.put(&self.engine, &digest, &component);
-                }
-                component
-            }
+            None => Component::new(&self.engine, bytes).map_err(|e| LoadError::Compile {
+                module: module.to_string(),
+                reason: error_chain(&e),
+            })?,
         };
         let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld {
             module: module.to_string(),
@@ -412,6 +427,11 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(wrong_world)?;
         let pre = ModulePre::new(instance_pre).map_err(wrong_world)?;
+        // Cached only once it fits the world: a refused component leaves
+        // nothing on disk.
+        if !from_cache && let Some(c) = &self.cache {
+            c.put(&self.engine, &digest, pre.instance_pre().component());
+        }
         Ok(LoadedComponent {
             pre,
             digest: Arc::from(digest),
