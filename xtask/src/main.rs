@@ -7,6 +7,9 @@
 //! - `test`: installs what the tests need, checks formatting and lints, and runs
 //!   every test. `.ci/run` calls it.
 //! - `modules`: builds the guest modules to components under `target/guests/`.
+//! - `cross`: builds `ganglion` for aarch64 Linux (Raspberry Pi 3/4/5) with
+//!   Debian's cross gcc; `--demo` then runs the demo under qemu-user (see
+//!   `cross.rs`).
 //! - `bench`: builds the modules and runs the criterion benchmarks in
 //!   `benches/` (results: `BENCHMARKS.md`).
 //! - `train`: trains the fan-health ONNX models into `ml/models/` (see `train.rs`).
@@ -15,6 +18,7 @@ use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
+mod cross;
 mod train;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -28,9 +32,10 @@ fn main() -> Result<()> {
         Some("modules") => build_modules(&root),
         Some("bench") => bench(&root),
         Some("train") => train::train(&root),
+        Some("cross") => cross::cross(&root, &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo [--release] [--scenario alerts|maintenance] | test | modules | bench | train>"
+                "usage: cargo xtask <demo [--release] [--scenario alerts|maintenance] | test | modules | bench | train | cross [--demo]>"
             );
             bail!("unknown or missing command: {:?}", args.first());
         }
@@ -46,11 +51,11 @@ fn project_root() -> Result<PathBuf> {
         .context("xtask/ has no parent folder")
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
 }
 
-fn run(cmd: &mut Command) -> Result<()> {
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     let status = status(cmd)?;
     if !status.success() {
         bail!("{cmd:?} failed: {status}");
@@ -65,6 +70,11 @@ fn status(cmd: &mut Command) -> Result<ExitStatus> {
 
 /// Adds the wasm32-wasip2 target through rustup when it is missing.
 fn ensure_wasm_target() -> Result<()> {
+    ensure_rust_target(WASM_TARGET)
+}
+
+/// Adds the rustup target `target` when it is missing.
+pub(crate) fn ensure_rust_target(target: &str) -> Result<()> {
     let out = Command::new("rustc")
         .args(["--print", "sysroot"])
         .output()
@@ -72,13 +82,39 @@ fn ensure_wasm_target() -> Result<()> {
     let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if Path::new(&sysroot)
         .join("lib/rustlib")
-        .join(WASM_TARGET)
+        .join(target)
         .is_dir()
     {
         return Ok(());
     }
-    run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
-        .with_context(|| format!("install the target by hand: rustup target add {WASM_TARGET}"))
+    run(Command::new("rustup").args(["target", "add", target]))
+        .with_context(|| format!("install the target by hand: rustup target add {target}"))
+}
+
+/// Installs Debian `packages` through apt-get (as root) unless `probe`, a
+/// shell command, succeeds.
+pub(crate) fn ensure_packages(probe: &str, packages: &[&str]) -> Result<()> {
+    let found = Command::new("sh")
+        .args(["-c", probe])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if found {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "missing: install them (apt-get install {}) or run as root",
+            packages.join(" ")
+        );
+    }
+    run(Command::new("apt-get")
+        .arg("update")
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 fn is_root() -> bool {
@@ -92,26 +128,13 @@ fn is_root() -> bool {
 /// Installs mosquitto (the MQTT broker the tests start on free ports) through
 /// apt-get when it is missing and we are root.
 fn ensure_mosquitto() -> Result<()> {
-    let found = Command::new("sh")
-        .args(["-c", "command -v mosquitto || test -x /usr/sbin/mosquitto"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if found {
-        return Ok(());
-    }
-    if !is_root() {
-        bail!("mosquitto is missing; install it (apt-get install mosquitto) or run as root");
-    }
-    run(Command::new("apt-get")
-        .arg("update")
-        .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    run(Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends", "mosquitto"])
-        .env("DEBIAN_FRONTEND", "noninteractive"))
+    ensure_packages(
+        "command -v mosquitto || test -x /usr/sbin/mosquitto",
+        &["mosquitto"],
+    )
 }
 
-fn build_modules(root: &Path) -> Result<()> {
+pub(crate) fn build_modules(root: &Path) -> Result<()> {
     ensure_wasm_target()?;
     run(cargo()
         .current_dir(root.join("example-modules"))
