@@ -3,6 +3,7 @@
 //! late events, statistics against hand-computed values, the processing-time
 //! flush, the cap on open windows, and configuration by the desired twin.
 
+use crate::support::config;
 use ganglion::harness::{HarnessError, ModuleHarness};
 use ganglion::message::{Message, new_message, property};
 use ganglion_tests::artifacts::{TEMP_SENSOR, WINDOW_STATS};
@@ -13,13 +14,6 @@ use std::path::Path;
 const T0: u64 = 1_700_000_000_000;
 /// The module's flush timer.
 const FLUSH: u32 = 1;
-
-fn config(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 async fn load(pairs: &[(&str, &str)]) -> ModuleHarness {
     ModuleHarness::load("stats", Path::new(WINDOW_STATS), &config(pairs))

@@ -10,6 +10,7 @@
 //! (computed with the same bins in Python): 0.088 unshifted (worst feature
 //! `hours`), 0.674 shifted (`temperature`).
 
+use crate::support::{config, json_body as body, json_message, on};
 use ganglion::harness::{HarnessError, ModuleHarness};
 use ganglion::message::{Message, new_message, property};
 use ganglion_tests::artifacts::{DRIFT_MONITOR, FAN_HEALTH, FAN_SENSOR, WINDOW_STATS};
@@ -24,29 +25,6 @@ const SHIFT_CELSIUS: f64 = 4.0;
 const TICK: u32 = 1;
 /// 2023-11-14T22:13:20Z: a multiple of the window-stats window used here.
 const T0: u64 = 1_700_000_000_000;
-
-fn config(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn json_message(body: &Value) -> Message {
-    new_message(body.to_string().into_bytes())
-}
-
-fn body(msg: &Message) -> Value {
-    serde_json::from_slice(&msg.body).unwrap()
-}
-
-/// The messages sent on `output`.
-fn on<'a>(out: &'a [(String, Message)], output: &str) -> Vec<&'a Message> {
-    out.iter()
-        .filter(|(o, _)| o == output)
-        .map(|(_, m)| m)
-        .collect()
-}
 
 /// The held-out readings of golden.json, flat, in file order.
 fn golden_readings() -> Vec<Value> {

@@ -1,17 +1,11 @@
 //! The module harness runs one built module directly: what module authors use
 //! to unit-test a module.
 
+use crate::support::config;
 use ganglion::harness::{HarnessError, ModuleHarness};
 use ganglion::message::{new_message, property};
 use ganglion_tests::artifacts::{TEMP_FILTER, TEMP_SENSOR, TRAPPER};
 use std::path::Path;
-
-fn config(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 #[tokio::test]
 async fn the_filter_alerts_above_threshold_and_refuses_non_readings() {

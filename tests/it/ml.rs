@@ -7,6 +7,7 @@
 //! build on a busy 2-core machine), so there are two tests, each compiling it
 //! once.
 
+use crate::support::{config, json_body as body, json_message, on};
 use ganglion::harness::{HarnessError, ModuleHarness};
 use ganglion::message::{Message, new_message, property};
 use ganglion::runtime::grants::Grants;
@@ -81,29 +82,6 @@ fn golden() -> Vec<Case> {
         .collect();
     assert!(cases.len() >= 200, "only {} golden cases", cases.len());
     cases
-}
-
-fn config(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn json_message(body: &Value) -> Message {
-    new_message(body.to_string().into_bytes())
-}
-
-fn body(msg: &Message) -> Value {
-    serde_json::from_slice(&msg.body).unwrap()
-}
-
-/// The messages sent on `output`.
-fn on<'a>(out: &'a [(String, Message)], output: &str) -> Vec<&'a Message> {
-    out.iter()
-        .filter(|(o, _)| o == output)
-        .map(|(_, m)| m)
-        .collect()
 }
 
 /// The single prediction among `out`: (abnormal probability, RUL hours).

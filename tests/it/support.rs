@@ -1,8 +1,10 @@
 //! Helpers shared by the integration tests.
 
-use ganglion::Manifest;
+use ganglion::message::new_message;
 use ganglion::router::UpstreamMessage;
+use ganglion::{Manifest, Message};
 use ganglion_tests::toml_path;
+use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -81,4 +83,30 @@ pub fn fast_uplink(url: &str, device: &str) -> ganglion::uplink::UplinkConfig {
         cap: Duration::from_secs(1),
     };
     uplink
+}
+
+/// A module's config for the harness, from (key, value) pairs.
+pub fn config(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A message whose body is `body` as JSON.
+pub fn json_message(body: &Value) -> Message {
+    new_message(body.to_string().into_bytes())
+}
+
+/// A message's JSON body.
+pub fn json_body(msg: &Message) -> Value {
+    serde_json::from_slice(&msg.body).unwrap()
+}
+
+/// The messages a module sent on `output`.
+pub fn on<'a>(out: &'a [(String, Message)], output: &str) -> Vec<&'a Message> {
+    out.iter()
+        .filter(|(o, _)| o == output)
+        .map(|(_, m)| m)
+        .collect()
 }
