@@ -69,6 +69,23 @@ async fn a_component_of_the_wrong_world_is_refused_naming_the_missing_export() {
     );
 }
 
+#[test]
+fn modules_running_the_same_component_share_its_machine_code_while_one_holds_it() {
+    let rt = Runtime::new().unwrap();
+    let first = rt.load_file("a", std::path::Path::new(RELAY)).unwrap();
+    assert!(!first.from_cache(), "no cache: the first load compiles");
+    let second = rt.load_file("b", std::path::Path::new(RELAY)).unwrap();
+    assert!(
+        second.from_cache(),
+        "the second module shares the first's code"
+    );
+    assert_eq!(first.digest(), second.digest());
+    // Once no module holds it, a load compiles it again (there is no cache).
+    drop((first, second));
+    let third = rt.load_file("c", std::path::Path::new(RELAY)).unwrap();
+    assert!(!third.from_cache(), "nothing held it: compiled again");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compiled_components_are_cached_by_digest_and_a_damaged_entry_is_recompiled() {
     let dir = tempfile::tempdir().unwrap();

@@ -17,6 +17,7 @@ mod instance;
 mod state;
 pub mod storage;
 mod timers;
+mod trim;
 pub mod twin;
 
 pub use instance::{CallOutcome, DeadlineExceeded, Fault, Instance, MethodCall};
@@ -26,8 +27,9 @@ pub use timers::{MAX_TIMERS, MIN_TIMER_INTERVAL_MS};
 use crate::message::IdGenerator;
 use alloc::Allocation;
 use bindings::{Module as ModuleBindings, ModulePre};
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, UpdateDeadline};
@@ -154,7 +156,7 @@ pub struct RuntimeError(String);
 /// A component checked against the module world and ready to instantiate.
 #[derive(Clone)]
 pub struct LoadedComponent {
-    pre: ModulePre<ModuleState>,
+    pre: Arc<ModulePre<ModuleState>>,
     digest: Arc<str>,
     from_cache: bool,
 }
@@ -165,7 +167,9 @@ impl LoadedComponent {
         &self.digest
     }
 
-    /// Whether its machine code came from the compiled-artifact cache.
+    /// Whether its machine code was reused, from the compiled-artifact cache
+    /// or from a module of this runtime already running the same component,
+    /// rather than compiled by this load.
     pub fn from_cache(&self) -> bool {
         self.from_cache
     }
@@ -180,6 +184,11 @@ pub struct Runtime {
     /// When set, only artifacts signed by one of these keys are loaded.
     trusted: Option<Vec<ed25519_dalek::VerifyingKey>>,
     allocation: Allocation,
+    /// The components loaded and still held by some module, by digest: a
+    /// second module (or a restart of one) running the same component shares
+    /// its machine code instead of loading a copy (about 320 KiB for the
+    /// relay test module).
+    loaded: Mutex<HashMap<Arc<str>, Weak<ModulePre<ModuleState>>>>,
 }
 
 const WASM_MAGIC: &[u8] = b"\0asm";
@@ -285,6 +294,7 @@ impl Runtime {
             cache: None,
             trusted: None,
             allocation,
+            loaded: Mutex::default(),
         })
     }
 
@@ -406,6 +416,13 @@ impl Runtime {
             ));
         }
         let digest = cache::digest(bytes);
+        if let Some(pre) = self.shared(&digest) {
+            return Ok(LoadedComponent {
+                pre,
+                digest: Arc::from(digest),
+                from_cache: true,
+            });
+        }
         let cached = self
             .cache
             .as_ref()
@@ -413,10 +430,14 @@ impl Runtime {
         let from_cache = cached.is_some();
         let component = match cached {
             Some(component) => component,
-            None => Component::new(&self.engine, bytes).map_err(|e| LoadError::Compile {
-                module: module.to_string(),
-                reason: error_chain(&e),
-            })?,
+            None => {
+                let compiled = Component::new(&self.engine, bytes);
+                trim::release_freed_memory();
+                compiled.map_err(|e| LoadError::Compile {
+                    module: module.to_string(),
+                    reason: error_chain(&e),
+                })?
+            }
         };
         let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld {
             module: module.to_string(),
@@ -432,11 +453,28 @@ impl Runtime {
         if !from_cache && let Some(c) = &self.cache {
             c.put(&self.engine, &digest, pre.instance_pre().component());
         }
+        let pre = Arc::new(pre);
+        let digest: Arc<str> = Arc::from(digest);
+        self.share(&digest, &pre);
         Ok(LoadedComponent {
             pre,
-            digest: Arc::from(digest),
+            digest,
             from_cache,
         })
+    }
+
+    /// The component with `digest`, if a module still holds it.
+    fn shared(&self, digest: &str) -> Option<Arc<ModulePre<ModuleState>>> {
+        let loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        loaded.get(digest).and_then(Weak::upgrade)
+    }
+
+    /// Offers `pre` to later loads of `digest`, and forgets the components
+    /// no module holds any more.
+    fn share(&self, digest: &Arc<str>, pre: &Arc<ModulePre<ModuleState>>) {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        loaded.retain(|_, held| held.strong_count() > 0);
+        loaded.insert(digest.clone(), Arc::downgrade(pre));
     }
 
     /// Makes a fresh instance of `component` for module `module`, in a store of
