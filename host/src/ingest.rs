@@ -7,6 +7,13 @@
 //! safe (in a module's input queue, or flushed into the `$upstream` queue). The
 //! session is persistent, so whatever the gateway had not acknowledged when it
 //! stopped or crashed, the broker delivers again when it comes back.
+//!
+//! A message that a full module queue refused is routed again after a short
+//! pause, and newer ones wait behind it meanwhile (the broker would resend
+//! it only on a new connection, with every unacknowledged message behind
+//! it). A message with several routes is
+//! routed again to all of them, so a route that had taken it gets it twice,
+//! as it would from a broker's redelivery.
 
 use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, new_message, stamp_from_device};
 use crate::receipt::Receipt;
@@ -110,18 +117,108 @@ fn to_message(p: &Publish, device: &str, ids: &IdGenerator) -> Message {
     msg
 }
 
-/// A leaf's QoS 1 publish waiting for its receipt.
+/// A leaf's QoS 1 publish waiting for its acknowledgement.
 struct Pending {
     publish: Publish,
-    safe: oneshot::Receiver<bool>,
+    state: State,
+}
+
+/// Where a pending publish is.
+enum State {
+    /// Not routed (yet, or again): it arrived, or was refused, while
+    /// routing was held back.
+    Unrouted,
+    /// Routed; its receipt's outcome arrives here.
+    Routed(oneshot::Receiver<bool>),
+    /// Safe: it may be acknowledged once the ones before it are.
+    Safe,
+}
+
+/// The first pause before refused leaf messages are routed again.
+const RETRY_FIRST: Duration = Duration::from_millis(2);
+
+/// The longest pause between attempts to route refused leaf messages (a
+/// module that stays full, or stopped).
+const RETRY_CAP: Duration = Duration::from_millis(200);
+
+/// Resolves at `at`, or never without one.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Resolves when the oldest pending publish has its outcome (`true`: safe).
+/// An unrouted one has none until it is routed.
 async fn oldest_outcome(pending: &mut VecDeque<Pending>) -> bool {
-    match pending.front_mut() {
-        Some(p) => (&mut p.safe).await.unwrap_or(false),
-        None => std::future::pending().await,
+    match pending.front_mut().map(|p| &mut p.state) {
+        Some(State::Routed(safe)) => safe.await.unwrap_or(false),
+        Some(State::Safe) => true,
+        Some(State::Unrouted) | None => std::future::pending().await,
     }
+}
+
+/// Routes one leaf publish. Returns where its outcome arrives, or `None`
+/// when no topic filter selects it (there is nothing to keep safe), or
+/// `Err` when the gateway is stopping.
+async fn route(
+    config: &IngestConfig,
+    router: &mpsc::Sender<Envelope>,
+    ids: &IdGenerator,
+    shutdown: &mut watch::Receiver<bool>,
+    publish: &Publish,
+) -> Result<Option<oneshot::Receiver<bool>>, Ended> {
+    let topic = String::from_utf8_lossy(&publish.topic);
+    let Some(device) = config.topics.iter().find_map(|t| t.device(&topic)) else {
+        tracing::debug!(%topic, "a message on a topic no filter selects");
+        return Ok(None);
+    };
+    let (receipt, safe) = Receipt::new();
+    let envelope = Envelope {
+        from: Producer::Device(device.to_string()),
+        message: to_message(publish, device, ids),
+        receipt: Some(receipt),
+    };
+    tokio::select! {
+        _ = shutdown.changed() => Err(Ended::Shutdown),
+        sent = router.send(envelope) => match sent {
+            Ok(()) => Ok(Some(safe)),
+            Err(_) => Err(Ended::Shutdown),
+        }
+    }
+}
+
+/// Routes again every pending publish that is unrouted or known to have
+/// been refused, in order; the others keep waiting for their outcome.
+async fn route_again(
+    config: &IngestConfig,
+    router: &mpsc::Sender<Envelope>,
+    ids: &IdGenerator,
+    shutdown: &mut watch::Receiver<bool>,
+    pending: &mut VecDeque<Pending>,
+) -> Result<(), Ended> {
+    for p in pending.iter_mut() {
+        let again = match &mut p.state {
+            State::Unrouted => true,
+            State::Safe => false,
+            State::Routed(safe) => match safe.try_recv() {
+                Ok(true) => {
+                    p.state = State::Safe;
+                    false
+                }
+                Ok(false) | Err(oneshot::error::TryRecvError::Closed) => true,
+                Err(oneshot::error::TryRecvError::Empty) => false,
+            },
+        };
+        if again {
+            p.state = match route(config, router, ids, shutdown, &p.publish).await? {
+                Some(safe) => State::Routed(safe),
+                None => State::Safe,
+            };
+        }
+    }
+    Ok(())
 }
 
 /// Why one connection to the local broker ended.
@@ -157,7 +254,10 @@ pub async fn run(
 }
 
 /// One connection: subscribes, routes what arrives, and acknowledges each
-/// QoS 1 publish, in arrival order, once its receipt says it is safe.
+/// QoS 1 publish, in arrival order, once its receipt says it is safe. When
+/// one was refused (a module's input queue was full), routing is held back
+/// for a pause that doubles up to [`RETRY_CAP`] while refusals go on, then
+/// the refused ones and those that arrived meanwhile are routed again.
 ///
 /// The event loop is polled all the time, whatever is pending: the
 /// acknowledgements themselves go out through it, so waiting on them before
@@ -185,20 +285,36 @@ async fn connection(
         AsyncClient::new(options, usize::from(PENDING_ACKS) + config.topics.len());
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut acks: VecDeque<Publish> = VecDeque::new();
+    // After a refusal: when to route the refused (and newly arrived)
+    // messages again, and the pause after that if one is refused again.
+    let mut retry: Option<tokio::time::Instant> = None;
+    let mut pause = RETRY_FIRST;
     loop {
         tokio::select! {
             _ = shutdown.changed() => return Ended::Shutdown,
-            safe = oldest_outcome(&mut pending), if !pending.is_empty() => {
-                let Some(p) = pending.pop_front() else { continue };
-                if !safe {
-                    // Not acknowledging it is not enough: the broker resends an
-                    // unacknowledged publish only on a new connection.
-                    return Ended::Retry(
-                        "a leaf message was not taken (a full queue?); \
-                         reconnecting so that the broker delivers it again"
-                            .to_string(),
-                    );
+            _ = sleep_until(retry), if retry.is_some() => {
+                retry = None;
+                if let Err(ended) = route_again(config, router, ids, shutdown, &mut pending).await {
+                    return ended;
                 }
+            }
+            safe = oldest_outcome(&mut pending), if retry.is_none() => {
+                if !safe {
+                    // Refused (a full queue). Hold routing back for a pause,
+                    // so that the module drains its queue, then route this
+                    // one and what was refused or arrived meanwhile again.
+                    // The acknowledgements wait, since MQTT sends them in
+                    // order; the broker's receive maximum bounds them.
+                    tracing::debug!(?pause, "a leaf message was not taken (a full queue?); routing it again");
+                    if let Some(head) = pending.front_mut() {
+                        head.state = State::Unrouted;
+                    }
+                    retry = Some(tokio::time::Instant::now() + pause);
+                    pause = (pause * 2).min(RETRY_CAP);
+                    continue;
+                }
+                pause = RETRY_FIRST;
+                let Some(p) = pending.pop_front() else { continue };
                 acks.push_back(p.publish);
                 send_acks(&client, &mut acks);
             }
@@ -215,29 +331,19 @@ async fn connection(
                     tracing::info!(host = %config.host, port = config.port, "ingesting from the local broker");
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    let (receipt, safe) = Receipt::new();
-                    let topic = String::from_utf8_lossy(&publish.topic).into_owned();
-                    match config.topics.iter().find_map(|t| t.device(&topic)) {
-                        Some(device) => {
-                            let envelope = Envelope {
-                                from: Producer::Device(device.to_string()),
-                                message: to_message(&publish, device, ids),
-                                receipt: Some(receipt),
-                            };
-                            tokio::select! {
-                                _ = shutdown.changed() => return Ended::Shutdown,
-                                sent = router.send(envelope) => if sent.is_err() {
-                                    return Ended::Shutdown;
-                                }
-                            }
+                    let at_least_once = publish.qos != QoS::AtMostOnce;
+                    // While refused messages wait, newer ones wait behind them.
+                    let state = if retry.is_some() && at_least_once {
+                        State::Unrouted
+                    } else {
+                        match route(config, router, ids, shutdown, &publish).await {
+                            Ok(Some(safe)) => State::Routed(safe),
+                            Ok(None) => State::Safe,
+                            Err(ended) => return ended,
                         }
-                        None => {
-                            tracing::debug!(%topic, "a message on a topic no filter selects");
-                            drop(receipt);
-                        }
-                    }
-                    if publish.qos != QoS::AtMostOnce {
-                        pending.push_back(Pending { publish, safe });
+                    };
+                    if at_least_once {
+                        pending.push_back(Pending { publish, state });
                     }
                 }
                 Ok(_) => {}

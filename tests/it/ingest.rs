@@ -1,7 +1,8 @@
 //! Leaf-device ingest from a real mosquitto: the topic names the device, the
 //! MQTT 5 properties become message properties, and what a leaf published
 //! while the gateway was down arrives when it comes back (the ingest session
-//! is persistent, and nothing unsafe was acknowledged).
+//! is persistent, and nothing unsafe was acknowledged); a burst into a module
+//! whose queue overflows arrives whole, each message once.
 
 use crate::support::{body, collect_until, drain_for};
 use ganglion::message::property;
@@ -15,8 +16,13 @@ use std::path::Path;
 use std::time::Duration;
 
 fn manifest(dir: &Path, broker: &Broker) -> Manifest {
+    manifest_with(dir, broker, "")
+}
+
+/// The relay behind ingest, with `keys` added to its module section.
+fn manifest_with(dir: &Path, broker: &Broker, keys: &str) -> Manifest {
     let text = format!(
-        "[modules.relay]\npath = \"{}\"\n\n\
+        "[modules.relay]\npath = \"{}\"\n{keys}\n\n\
          [ingest]\nurl = \"{}\"\ntopics = [\"sensors/+/telemetry\"]\nclient-id = \"it-ingest\"\n\n\
          [routes]\n\
          leaf = \"FROM /messages/* WHERE $connectionDeviceId = 'pump-1' AND site = 'north' INTO BrokeredEndpoint('/modules/relay/inputs/in')\"\n\
@@ -31,7 +37,7 @@ fn manifest(dir: &Path, broker: &Broker) -> Manifest {
 /// property, and returns once the broker acknowledged all of them.
 async fn leaf(port: u16, messages: &[(&str, &str)]) {
     let options = MqttOptions::new("it-leaf", "127.0.0.1", port);
-    let (client, mut eventloop) = AsyncClient::new(options, 100);
+    let (client, mut eventloop) = AsyncClient::new(options, messages.len() + 1);
     for (topic, text) in messages {
         let props = PublishProperties {
             user_properties: vec![("site".into(), "north".into())],
@@ -142,5 +148,37 @@ async fn what_leaves_publish_while_the_gateway_is_down_arrives_later() {
         .filter(|b| b.starts_with("offline-"))
         .collect();
     assert_eq!(bodies, offline, "all of them, in the order published");
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_that_overflows_a_module_queue_arrives_whole_and_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path()).unwrap();
+    let m = manifest_with(dir.path(), &broker, "queue-length = 1");
+    let mut gateway = Gateway::start_with(&m, &GatewayOptions::new(dir.path().join("data")))
+        .await
+        .unwrap();
+    let mut up = gateway.subscribe_upstream();
+    until_ingesting(&broker, &mut up).await;
+    let _ = drain_for(&mut up, Duration::from_millis(200)).await;
+
+    const BURST: usize = 300;
+    let bodies: Vec<String> = (0..BURST).map(|n| format!("m{n}")).collect();
+    let burst: Vec<(&str, &str)> = bodies
+        .iter()
+        .map(|b| ("sensors/pump-1/telemetry", b.as_str()))
+        .collect();
+    leaf(broker.port(), &burst).await;
+    let got = collect_until(&mut up, Duration::from_secs(60), |g| g.len() >= BURST).await;
+    let more = drain_for(&mut up, Duration::from_millis(500)).await;
+    let mut seen: Vec<String> = got.iter().chain(&more).map(body).collect();
+    seen.sort();
+    let mut expected = bodies.clone();
+    expected.sort();
+    assert_eq!(seen, expected, "every message, each exactly once");
+    // The queue of one did overflow: refused messages were routed again.
+    let relay = gateway.metrics().module("relay").unwrap().clone();
+    assert!(relay.dropped_queue_full > 0, "{relay:?}");
     gateway.shutdown().await;
 }

@@ -89,6 +89,12 @@ pub struct Store {
     config: StoreConfig,
 }
 
+/// The most memory sled keeps as its page cache. sled's own default is
+/// 1 GiB, which lets a busy `$upstream` queue grow the process by tens of
+/// megabytes on a device that has one gigabyte in all; what falls out of
+/// this cache is read back from the file (through the kernel's page cache).
+pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
 /// How long opening waits for a data directory that another holder (a
 /// gateway still stopping, in this process or another) has locked.
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -98,7 +104,11 @@ pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 fn open_locked(dir: &Path) -> Result<sled::Db, StoreError> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
-        match sled::Config::new().path(dir).open() {
+        match sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+        {
             Err(sled::Error::Io(e))
                 if e.kind() == std::io::ErrorKind::WouldBlock
                     && std::time::Instant::now() < deadline =>
