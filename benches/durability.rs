@@ -9,14 +9,15 @@
 //!   broker raw rate.
 //!
 //! Run with `cargo bench -p ganglion-benches --bench durability` (or
-//! `cargo xtask bench`). It prints a Markdown table: median, min and max over
-//! `RUNS` runs.
+//! `cargo xtask bench`, which puts the table into `BENCHMARKS.md`): a sample
+//! per run, `RUNS` runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ganglion::message::new_message;
 use ganglion::uplink::UplinkConfig;
 use ganglion::{Gateway, GatewayOptions, Manifest};
+use ganglion_benches::results::{Row, Table};
 use ganglion_tests::broker::Broker;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
@@ -136,18 +137,12 @@ async fn drain(dir: &Path, broker: &Broker) -> f64 {
     MESSAGES as f64 / (end - start).as_secs_f64()
 }
 
-fn summary(xs: &mut [f64]) -> (f64, f64, f64) {
-    xs.sort_by(f64::total_cmp);
-    (xs[xs.len() / 2], xs[0], xs[xs.len() - 1])
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     let (mut raw, mut acc, mut drn) = (vec![], vec![], vec![]);
-    let (mut acc_ratio, mut drn_ratio) = (vec![], vec![]);
     runtime.block_on(async {
         for run in 0..RUNS {
             let dir = tempfile::tempdir().unwrap();
@@ -159,40 +154,31 @@ fn main() {
             raw.push(r);
             acc.push(a);
             drn.push(d);
-            acc_ratio.push(a / r);
-            drn_ratio.push(d / r);
         }
     });
-    println!(
-        "| figure ({MESSAGES} messages of {} B, QoS 1) | median | min | max |",
-        READING.len()
-    );
-    println!("|---|---|---|---|");
-    for (name, xs, unit) in [
-        (
-            "broker raw, publisher → mosquitto → subscriber",
-            &mut raw,
+    let rows = vec![
+        Row::new(
+            "broker raw: publisher → mosquitto → subscriber",
             "msg/s",
+            raw,
         ),
-        (
-            "accepted into the durable queue (flushed)",
-            &mut acc,
+        Row::new("accepted into the durable queue (flushed)", "msg/s", acc)
+            .against("broker raw: publisher → mosquitto → subscriber", None),
+        Row::new(
+            "drain after an outage: queue → mosquitto → subscriber",
             "msg/s",
-        ),
-        (
-            "drain after an outage, queue → mosquitto → subscriber",
-            &mut drn,
-            "msg/s",
-        ),
-    ] {
-        let (med, min, max) = summary(xs);
-        println!("| {name} | {med:.0} {unit} | {min:.0} | {max:.0} |");
+            drn,
+        )
+        .against("broker raw: publisher → mosquitto → subscriber", None),
+    ];
+    Table {
+        id: "durability".into(),
+        rows,
+        notes: vec![format!(
+            "{MESSAGES} messages of {} B per run, QoS 1 throughout, {RUNS} runs.",
+            READING.len()
+        )],
     }
-    for (name, xs) in [
-        ("**accepted / broker raw**", &mut acc_ratio),
-        ("**drain / broker raw**", &mut drn_ratio),
-    ] {
-        let (med, min, max) = summary(xs);
-        println!("| {name} | **{med:.2}** | {min:.2} | {max:.2} |");
-    }
+    .publish()
+    .unwrap();
 }

@@ -2,10 +2,12 @@
 //! `send` → back to the host), against the same filter as a native Rust
 //! function. Half the messages are above the threshold, as in the issue. The
 //! wasm call is measured with and without its CPU deadline (epoch
-//! interruption), and with the instance pool a gateway uses.
+//! interruption), and with the instance pool a gateway uses; and the relay
+//! test module, which does not parse the body, shows the cost of a call
+//! itself.
 
 // Benchmark set-up: a failure is a broken benchmark, reported by a panic.
-#![allow(clippy::expect_used)]
+#![allow(clippy::expect_used, clippy::panic)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ganglion::harness::ModuleHarness;
@@ -34,15 +36,43 @@ fn messages() -> Vec<ganglion::Message> {
 /// The filter in a runtime set up by `options`.
 fn filter(rt: &tokio::runtime::Runtime, options: RuntimeOptions<'_>) -> ModuleHarness {
     let config = vec![("threshold".to_string(), "25".to_string())];
+    load(rt, options, ganglion_tests::artifacts::TEMP_FILTER, &config)
+}
+
+fn load(
+    rt: &tokio::runtime::Runtime,
+    options: RuntimeOptions<'_>,
+    component: &str,
+    config: &[(String, String)],
+) -> ModuleHarness {
     let runtime = Arc::new(Runtime::with_options(options).expect("runtime"));
     rt.block_on(ModuleHarness::load_in(
         runtime,
         "filter",
-        Path::new(ganglion_tests::artifacts::TEMP_FILTER),
-        &config,
+        Path::new(component),
+        config,
         &Grants::default(),
     ))
-    .expect("load temp-filter")
+    .unwrap_or_else(|e| panic!("load {component}: {e}"))
+}
+
+/// Times `iters` calls of `harness` on the messages, in turn.
+fn calls(
+    rt: &tokio::runtime::Runtime,
+    harness: &mut ModuleHarness,
+    input: &str,
+    msgs: &[ganglion::Message],
+    iters: u64,
+) -> Duration {
+    rt.block_on(async {
+        let start = Instant::now();
+        for i in 0..iters {
+            let msg = &msgs[(i % 2) as usize];
+            let out = harness.send(input, msg).await.expect("module call");
+            black_box(out);
+        }
+        start.elapsed()
+    })
 }
 
 fn hop(c: &mut Criterion) {
@@ -77,19 +107,20 @@ fn hop(c: &mut Criterion) {
     for (name, options) in cases {
         let mut harness = filter(&rt, options);
         group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        let msg = &msgs[(i % 2) as usize];
-                        let out = harness.send("input1", msg).await.expect("filter call");
-                        black_box(out);
-                    }
-                    start.elapsed()
-                })
-            })
+            b.iter_custom(|iters| calls(&rt, &mut harness, "input1", &msgs, iters))
         });
     }
+    // The floor under any module: the same message through the relay test
+    // module, which parses no body and sends every message on.
+    let mut relay = load(
+        &rt,
+        RuntimeOptions::default(),
+        ganglion_tests::artifacts::RELAY,
+        &[],
+    );
+    group.bench_function("wasm relay (no body parsing)", |b| {
+        b.iter_custom(|iters| calls(&rt, &mut relay, "in", &msgs, iters))
+    });
     let ids = IdGenerator::new();
     group.bench_function("native temp-filter", |b| {
         let mut i = 0usize;

@@ -16,6 +16,7 @@ mod reading;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ganglion::harness::ModuleHarness;
 use ganglion::message::new_message;
+use ganglion_benches::results::{Row, Table};
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -89,13 +90,29 @@ fn inference(c: &mut Criterion) {
         b.iter(|| black_box(models.predict(&r.features).expect("prediction")))
     });
     group.finish();
-    println!(
-        "fan-health component: {} KiB of linear memory after the run; {} KiB on disk",
-        fan.memory_bytes() / 1024,
-        std::fs::metadata(ganglion_tests::artifacts::FAN_HEALTH)
-            .map(|m| m.len() / 1024)
-            .unwrap_or(0)
-    );
+    let kib = |bytes: u64| bytes as f64 / 1024.0;
+    Table {
+        id: "inference-memory".into(),
+        rows: vec![
+            Row::new(
+                "fan-health linear memory after the run",
+                "KiB",
+                vec![kib(fan.memory_bytes() as u64)],
+            ),
+            Row::new(
+                "fan-health `.wasm` on disk",
+                "KiB",
+                vec![kib(std::fs::metadata(
+                    ganglion_tests::artifacts::FAN_HEALTH,
+                )
+                .expect("fan-health component")
+                .len())],
+            ),
+        ],
+        notes: Vec::new(),
+    }
+    .publish()
+    .expect("results");
 }
 
 criterion_group!(benches, inference);

@@ -1,6 +1,10 @@
 //! Native baselines for the benchmarks: the same work as the example modules,
 //! as plain Rust functions, so that a benchmark can report wasm against native
-//! as a ratio measured in one run.
+//! as a ratio measured in one run; and the [`results`] format through which
+//! the end-to-end benchmarks hand their figures to `cargo xtask bench`.
+
+#[path = "results.rs"]
+pub mod results;
 
 use ganglion::message::{IdGenerator, Message, stamp_from_module};
 use serde::Deserialize;

@@ -13,8 +13,8 @@
 //!   CPU deadline, or traps on every message, against the relay alone.
 //!
 //! Run with `cargo bench -p ganglion-benches --bench lifecycle` (part of
-//! `cargo xtask bench`). It prints Markdown tables: median, p99 (or max) and
-//! min over the runs.
+//! `cargo xtask bench`, which puts the tables into `BENCHMARKS.md`): one sample
+//! per load, swap or push.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -25,6 +25,7 @@ mod push;
 
 use ganglion::runtime::Runtime;
 use ganglion::{Gateway, Manifest};
+use ganglion_benches::results::{Row, Table};
 use ganglion_tests::artifacts::{RELAY, TEMP_FILTER};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -32,15 +33,9 @@ use std::time::{Duration, Instant};
 const LOADS: usize = 20;
 const SWAPS: usize = 50;
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// Median, p99 and min, in ms.
-pub(crate) fn stats(mut xs: Vec<Duration>) -> (f64, f64, f64) {
-    xs.sort();
-    let p99 = xs[((xs.len() * 99) / 100).min(xs.len() - 1)];
-    (ms(xs[xs.len() / 2]), ms(p99), ms(xs[0]))
+/// Durations in milliseconds.
+fn ms_all(xs: Vec<Duration>) -> Vec<f64> {
+    xs.iter().map(|d| d.as_secs_f64() * 1000.0).collect()
 }
 
 fn loads(path: &str) -> (Vec<Duration>, Vec<Duration>) {
@@ -92,46 +87,60 @@ async fn swaps() -> Vec<Duration> {
 }
 
 fn main() {
-    println!("| component | load | median | p99 | min |");
-    println!("|---|---|---|---|---|");
+    let mut loads_table = Table {
+        id: "loads".into(),
+        rows: Vec::new(),
+        notes: vec![format!(
+            "{LOADS} loads of each component, each into a fresh cache folder and then from it."
+        )],
+    };
     for (name, path) in [("relay", RELAY), ("temp-filter", TEMP_FILTER)] {
         let size = std::fs::metadata(path).unwrap().len() / 1024;
         let (cold, cached) = loads(path);
-        let (cold, cached) = (stats(cold), stats(cached));
-        println!(
-            "| {name} ({size} KiB) | compile | {:.2} ms | {:.2} ms | {:.2} ms |",
-            cold.0, cold.1, cold.2
+        let cached_case = format!("{name} ({size} KiB): from the cache");
+        loads_table.rows.push(
+            Row::new(format!("{name} ({size} KiB): compile"), "ms", ms_all(cold))
+                .against(cached_case.clone(), None),
         );
-        println!(
-            "| {name} ({size} KiB) | from the cache | {:.2} ms | {:.2} ms | {:.2} ms |",
-            cached.0, cached.1, cached.2
-        );
-        println!(
-            "| {name} | **compile / cached** | **{:.0}×** | | |",
-            cold.0 / cached.0
-        );
+        loads_table
+            .rows
+            .push(Row::new(cached_case, "ms", ms_all(cached)));
     }
+    loads_table.publish().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    let (med, p99, min) = stats(runtime.block_on(swaps()));
-    println!();
-    println!("| hot swap ({SWAPS} swaps of relay, config change) | median | p99 | min |");
-    println!("|---|---|---|---|");
-    println!(
-        "| `Gateway::apply` → new version serving | {med:.2} ms | {p99:.2} ms | {min:.2} ms |"
-    );
+    let swaps = runtime.block_on(swaps());
     let (served, stored) = runtime.block_on(push::pushes());
     let kib = std::fs::metadata(RELAY).unwrap().len() / 1024;
-    let (med, p99, min) = stats(stored);
-    println!(
-        "| `ganglion module push` (a new {kib} KiB relay): first chunk → stored (checked, compiled) | {med:.2} ms | {p99:.2} ms | {min:.2} ms |"
-    );
-    let (med, p99, min) = stats(served);
-    println!(
-        "| `ganglion module push` (a new {kib} KiB relay): first chunk → new version serving | {med:.2} ms | {p99:.2} ms | {min:.2} ms |"
-    );
-    println!();
+    Table {
+        id: "swap".into(),
+        rows: vec![
+            Row::new(
+                "`Gateway::apply` (relay, config change) → new version serving",
+                "ms",
+                ms_all(swaps),
+            ),
+            Row::new(
+                format!("`ganglion module push` ({kib} KiB relay): first chunk → stored"),
+                "ms",
+                ms_all(stored),
+            ),
+            Row::new(
+                format!(
+                    "`ganglion module push` ({kib} KiB relay): first chunk → new version serving"
+                ),
+                "ms",
+                ms_all(served),
+            ),
+        ],
+        notes: vec![format!(
+            "{SWAPS} swaps and {} pushes (each a new digest), one sample each.",
+            push::PUSHES
+        )],
+    }
+    .publish()
+    .unwrap();
     runtime.block_on(isolation::report());
 }

@@ -6,6 +6,7 @@
 
 use ganglion::message::new_message;
 use ganglion::{Gateway, Manifest, Message};
+use ganglion_benches::results::{Row, Table};
 use ganglion_tests::artifacts::{RELAY, SPINNER, TRAPPER};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -87,12 +88,7 @@ async fn relay_rate(neighbour: Neighbour<'_>) -> f64 {
     rate
 }
 
-fn median(mut xs: Vec<f64>) -> (f64, f64, f64) {
-    xs.sort_by(f64::total_cmp);
-    (xs[xs.len() / 2], xs[0], xs[xs.len() - 1])
-}
-
-/// Prints the table.
+/// Measures every case and publishes the table.
 pub async fn report() {
     let cases: [(&str, Neighbour<'_>); 3] = [
         ("alone", None),
@@ -113,23 +109,26 @@ pub async fn report() {
             )),
         ),
     ];
-    println!(
-        "| relay throughput ({BURST} messages, {RUNS} runs) | median | min | max | vs alone |"
-    );
-    println!("|---|---|---|---|---|");
-    let mut alone = 0.0;
+    let mut rows = Vec::new();
     for (name, neighbour) in cases {
         let mut rates = Vec::new();
         for _ in 0..RUNS {
             rates.push(relay_rate(neighbour).await);
         }
-        let (med, min, max) = median(rates);
-        if neighbour.is_none() {
-            alone = med;
-        }
-        println!(
-            "| {name} | {med:.0} msg/s | {min:.0} | {max:.0} | **{:.2}** |",
-            med / alone
-        );
+        let row = Row::new(format!("relay {name}"), "msg/s", rates);
+        rows.push(if neighbour.is_none() {
+            row
+        } else {
+            row.against("relay alone", None)
+        });
     }
+    Table {
+        id: "isolation".into(),
+        rows,
+        notes: vec![format!(
+            "A burst of {BURST} messages to the relay per run, {RUNS} runs per case."
+        )],
+    }
+    .publish()
+    .unwrap();
 }

@@ -11,7 +11,8 @@ use ganglion_tests::artifacts::RELAY;
 use ganglion_tests::broker::Broker;
 use std::time::{Duration, Instant};
 
-const PUSHES: usize = 20;
+/// How many versions are pushed.
+pub const PUSHES: usize = 20;
 const DEVICE: &str = "gw-bench";
 
 /// `bytes` with a custom section named `version` holding `n`.

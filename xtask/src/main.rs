@@ -10,15 +10,17 @@
 //! - `cross`: builds `ganglion` for aarch64 Linux (Raspberry Pi 3/4/5) with
 //!   Debian's cross gcc; `--demo` then runs the demo under qemu-user (see
 //!   `cross.rs`).
-//! - `bench`: builds the modules and runs the criterion benchmarks in
-//!   `benches/` (results: `BENCHMARKS.md`).
+//! - `bench`: builds everything once in release, runs every benchmark in
+//!   `benches/` and rewrites `BENCHMARKS.md` (see `bench.rs`).
 //! - `train`: trains the fan-health ONNX models into `ml/models/` (see `train.rs`).
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
+mod bench;
 mod cross;
+mod report;
 mod train;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -30,12 +32,12 @@ fn main() -> Result<()> {
         Some("demo") => demo(&root, &args[1..]),
         Some("test") => test(&root),
         Some("modules") => build_modules(&root),
-        Some("bench") => bench(&root),
+        Some("bench") => bench::bench(&root, &args[1..]),
         Some("train") => train::train(&root),
         Some("cross") => cross::cross(&root, &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo [--release] [--scenario alerts|maintenance] | test | modules | bench | train | cross [--demo]>"
+                "usage: cargo xtask <demo [--release] [--scenario alerts|maintenance] | test | modules | bench [NAME ...] | train | cross [--demo]>"
             );
             bail!("unknown or missing command: {:?}", args.first());
         }
@@ -69,7 +71,7 @@ fn status(cmd: &mut Command) -> Result<ExitStatus> {
 }
 
 /// Adds the wasm32-wasip2 target through rustup when it is missing.
-fn ensure_wasm_target() -> Result<()> {
+pub(crate) fn ensure_wasm_target() -> Result<()> {
     ensure_rust_target(WASM_TARGET)
 }
 
@@ -127,7 +129,7 @@ fn is_root() -> bool {
 
 /// Installs mosquitto (the MQTT broker the tests start on free ports) through
 /// apt-get when it is missing and we are root.
-fn ensure_mosquitto() -> Result<()> {
+pub(crate) fn ensure_mosquitto() -> Result<()> {
     ensure_packages(
         "command -v mosquitto || test -x /usr/sbin/mosquitto",
         &["mosquitto"],
@@ -241,11 +243,4 @@ fn test(root: &Path) -> Result<()> {
         "warnings",
     ]))?;
     run(cargo().current_dir(root).args(["test", "--workspace"]))
-}
-
-fn bench(root: &Path) -> Result<()> {
-    build_modules(root)?;
-    run(cargo()
-        .current_dir(root)
-        .args(["bench", "-p", "ganglion-benches"]))
 }
