@@ -26,6 +26,8 @@
 //! - how often the ingest session reconnected (the gateway's log), and how
 //!   many forwarded messages the subscriber got more than once (every bench
 //!   message carries a sequence number);
+//! - the bytes the gateway wrote to disk per 1,000 forwarded messages over the
+//!   burst (queued, delivered, deleted: the SD card's wear);
 //! - the CPU per message over the paced phase alone;
 //! - **latency** leaf publish → subscriber receipt at a paced `RATE` msg/s for
 //!   `PACED_SECS` s, through the gateway and, as the baseline, straight
@@ -48,7 +50,7 @@ mod gateway;
 use clients::{bodies, burst, forwarded, paced, publisher, settle, subscriber, until_ready};
 use ganglion_benches::results::{Goal, Row, Table};
 use ganglion_tests::broker::Broker;
-use gateway::{clock_ticks, cpu_us, peak_rss_mb, reset_peak_rss, start_gateway};
+use gateway::{clock_ticks, cpu_us, disk_write_bytes, peak_rss_mb, reset_peak_rss, start_gateway};
 use std::time::{Duration, Instant};
 
 /// Runs; each figure is one sample per run.
@@ -72,6 +74,10 @@ const LEAF_TOPIC: &str = "leaves/leaf-1/telemetry";
 const RAW_TOPIC: &str = "bench/raw";
 /// The gateway's log (warnings), in the run's tempdir.
 const LOG: &str = "ganglion.log";
+/// How long after the burst the bytes written to disk are read, so that
+/// sled's writes of the deletions (it flushes every 500 ms) are in.
+const DELETES_SETTLE: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// Waits until the gateway has written a compiled component into `cache`.
 fn wait_for_compiled(cache: &std::path::Path) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -115,6 +121,7 @@ struct Run {
     gw_rate: f64,
     capped: bool,
     cpu_per_msg_us: f64,
+    kb_per_1000: f64,
     paced_cpu_us: f64,
     startup_rss_mb: f64,
     peak_rss_mb: f64,
@@ -176,10 +183,15 @@ async fn run(run: usize, tick_hz: f64, origin: Instant) -> Run {
     let paced_cpu_us = (cpu_us(pid, tick_hz) - paced_cpu_before) / f64::from(RATE * PACED_SECS);
 
     let cpu_before = cpu_us(pid, tick_hz);
+    let written_before = disk_write_bytes(pid);
     let gw = burst(&leaf, LEAF_TOPIC, &mut gw_rx, forwarded, "gateway").await;
     let cpu_after = cpu_us(pid, tick_hz);
     let cpu_per_msg_us = (cpu_after - cpu_before) / MESSAGES as f64;
     let peak_rss_mb = peak_rss_mb(pid);
+    // sled writes the deletions of delivered messages in its own time.
+    tokio::time::sleep(DELETES_SETTLE).await;
+    let kb_per_1000 =
+        (disk_write_bytes(pid) - written_before) as f64 / 1e3 / (MESSAGES as f64 / 2.0 / 1000.0);
     gateway.stop();
     let log = std::fs::read_to_string(dir.path().join(LOG)).unwrap_or_default();
     let reconnects = log.lines().filter(|l| l.contains(NOT_TAKEN)).count();
@@ -189,6 +201,7 @@ async fn run(run: usize, tick_hz: f64, origin: Instant) -> Run {
         gw_rate: gw.rate,
         capped: gw.capped,
         cpu_per_msg_us,
+        kb_per_1000,
         paced_cpu_us,
         startup_rss_mb,
         peak_rss_mb,
@@ -276,6 +289,11 @@ fn main() -> std::io::Result<()> {
             )
             .goal(Goal::AtMost(30.0)),
             Row::new(
+                "written to disk per 1,000 forwarded messages (queued, delivered, deleted)",
+                "KB",
+                col(|r| r.kb_per_1000),
+            ),
+            Row::new(
                 format!("ganglion CPU per published message at a paced {RATE} msg/s"),
                 "µs",
                 col(|r| r.paced_cpu_us),
@@ -326,6 +344,11 @@ fn main() -> std::io::Result<()> {
                  messages published in it.",
                 RATE * PACED_SECS
             ),
+            "Written to disk: `write_bytes` of /proc/PID/io (what the process sent to the \
+             storage layer: sled's log and its flushes) from the start of the burst until \
+             1.5 s after the subscriber had every forwarded message, per 1,000 of the \
+             forwarded messages (the filter drops the other half before the queue)."
+                .to_string(),
             "Peak RSS: VmHWM of the gateway process, in MB of 10^6 bytes: at start-up (the \
              filter loaded from the compiled cache, which a first start filled), then reset (`5` into \
              /proc/PID/clear_refs) and read at the end of the paced phase and the burst."

@@ -128,3 +128,15 @@ pub fn clock_ticks() -> f64 {
 pub fn reset_peak_rss(pid: u32) {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset VmHWM");
 }
+
+/// The bytes a process sent to the storage layer (`write_bytes` of
+/// `/proc/PID/io`).
+pub fn disk_write_bytes(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .expect("write_bytes in /proc/PID/io")
+        .trim()
+        .parse()
+        .unwrap()
+}
