@@ -177,6 +177,7 @@ impl Gateway {
             StoreConfig {
                 quota: saf.quota,
                 default_ttl: saf.time_to_live,
+                flush: saf.flush,
             },
         )?;
         let db = store.db().clone();
@@ -343,6 +344,7 @@ impl Gateway {
                 link,
                 metrics: metrics.clone(),
                 observers: observers.clone(),
+                flush: manifest.store_and_forward.flush,
             },
         ));
         Ok(Gateway {

@@ -1,9 +1,11 @@
 //! The `$upstream` sink: the task that owns the durable queue and, when a cloud
 //! connection is configured, what is in flight on it.
 //!
-//! - It takes the router's messages in batches, writes each batch to the store
-//!   and flushes it (group commit) before it counts them as accepted.
-//!   Observers see each message once it is durable.
+//! - It takes the router's messages in batches and writes each batch to the
+//!   store. Under the default flush policy it flushes the batch (group commit,
+//!   within the policy's window) before it counts the messages as accepted;
+//!   under the periodic one they count once written (see
+//!   [`crate::store::flush`]). Observers see each message once it is accepted.
 //! - While connected it keeps up to the in-flight window published, in queue
 //!   order (priority, then arrival), and deletes each message only when the
 //!   broker's PUBACK for it arrives. A dropped connection leaves everything
@@ -15,6 +17,7 @@
 use crate::message::now_ms;
 use crate::metrics::Metrics;
 use crate::router::UpstreamMessage;
+use crate::store::flush::FlushPolicy;
 use crate::store::queue::{InFlight, QueueKey};
 use crate::store::{Offer, Store, StoreError};
 use crate::uplink::LinkEvent;
@@ -77,6 +80,8 @@ pub struct UpstreamIo {
     pub metrics: Arc<Metrics>,
     /// Who hears about each accepted message.
     pub observers: broadcast::Sender<UpstreamMessage>,
+    /// When a batch is flushed, and whether acceptance waits for it.
+    pub flush: FlushPolicy,
 }
 
 struct Sink {
@@ -86,6 +91,12 @@ struct Sink {
     link: Option<Link>,
     topic: String,
     window: usize,
+    flush: FlushPolicy,
+    /// Messages received and not yet written: they wait for the group-commit
+    /// window to close (or for the batch to fill).
+    pending: Vec<UpstreamMessage>,
+    /// When the pending batch is written, if there is one.
+    commit_at: Option<tokio::time::Instant>,
 }
 
 impl Sink {
@@ -96,9 +107,45 @@ impl Sink {
             .set_size(guard.depth(), guard.used_bytes());
     }
 
+    /// Takes a message from the router into the pending batch, and writes the
+    /// batch when it is full or the policy has no window.
+    async fn receive(&mut self, first: UpstreamMessage, rx: &mut mpsc::Receiver<UpstreamMessage>) {
+        if self.pending.is_empty() {
+            self.commit_at = Some(tokio::time::Instant::now() + self.flush.window());
+        }
+        self.pending.push(first);
+        while self.pending.len() < ACCEPT_BATCH {
+            match rx.try_recv() {
+                Ok(m) => self.pending.push(m),
+                Err(_) => break,
+            }
+        }
+        if self.flush.window().is_zero() || self.pending.len() >= ACCEPT_BATCH {
+            self.commit().await;
+        }
+    }
+
+    /// Writes the pending batch (and flushes it, under the durable policy).
+    async fn commit(&mut self) {
+        self.commit_at = None;
+        let batch = std::mem::take(&mut self.pending);
+        if !batch.is_empty() {
+            self.accept(batch).await;
+        }
+    }
+
     async fn accept(&mut self, batch: Vec<UpstreamMessage>) {
         let receipts: Vec<_> = batch.iter().filter_map(|m| m.receipt.clone()).collect();
-        let result = with_store(&self.store, move |s| s.accept(&batch).map(|r| (r, batch))).await;
+        let flush = self.flush.acknowledges_after_flush();
+        let result = with_store(&self.store, move |s| {
+            let report = if flush {
+                s.accept(&batch)
+            } else {
+                s.write(&batch)
+            };
+            report.map(|r| (r, batch))
+        })
+        .await;
         if result.is_err() {
             for r in &receipts {
                 r.fail();
@@ -302,6 +349,7 @@ pub async fn run(store: Store, io: UpstreamIo) {
         link,
         metrics,
         observers,
+        flush,
     } = io;
     let (mut link_rx, topic, window) = match link {
         Some((rx, device, window)) => (Some(rx), telemetry_topic(&device), usize::from(window)),
@@ -314,22 +362,23 @@ pub async fn run(store: Store, io: UpstreamIo) {
         link: None,
         topic,
         window,
+        flush,
+        pending: Vec::new(),
+        commit_at: None,
     };
+    tracing::info!(policy = %flush, "the $upstream queue's flush policy");
     sink.publish_size();
     let mut sweep = tokio::time::interval(EXPIRY_SWEEP);
     sweep.tick().await;
     loop {
+        let commit_at = sink.commit_at;
         tokio::select! {
             first = rx.recv() => {
                 let Some(first) = first else { break };
-                let mut batch = vec![first];
-                while batch.len() < ACCEPT_BATCH {
-                    match rx.try_recv() {
-                        Ok(m) => batch.push(m),
-                        Err(_) => break,
-                    }
-                }
-                sink.accept(batch).await;
+                sink.receive(first, &mut rx).await;
+            }
+            () = async { match commit_at { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {
+                sink.commit().await;
             }
             event = async { match link_rx.as_mut() { Some(r) => r.recv().await, None => std::future::pending().await } } => {
                 let Some(event) = event else {
@@ -358,6 +407,7 @@ pub async fn run(store: Store, io: UpstreamIo) {
         sink.fill().await;
         sink.publish_size();
     }
+    sink.commit().await;
     if let Err(e) = with_store(&sink.store, |s| s.flush()).await {
         tracing::error!("cannot flush the store at shutdown: {e}");
     }

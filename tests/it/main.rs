@@ -10,6 +10,7 @@ mod deploy;
 mod deployment;
 mod drift;
 mod faults;
+mod flush;
 mod harness;
 mod ingest;
 mod lifecycle;

@@ -183,6 +183,77 @@ fn route_objects_and_store_and_forward_settings_are_validated() {
 }
 
 #[test]
+fn the_flush_policy_defaults_to_durable_and_its_keys_are_validated() {
+    use ganglion::store::flush::FlushPolicy;
+    use std::time::Duration;
+    assert_eq!(
+        load("").unwrap().store_and_forward.flush,
+        FlushPolicy::Durable {
+            window: Duration::ZERO
+        }
+    );
+    let window = load("[store-and-forward]\ncommit-window-ms = 20\n").unwrap();
+    assert_eq!(
+        window.store_and_forward.flush,
+        FlushPolicy::Durable {
+            window: Duration::from_millis(20)
+        }
+    );
+    let periodic = load("[store-and-forward]\nflush = \"periodic\"\n").unwrap();
+    assert_eq!(
+        periodic.store_and_forward.flush,
+        FlushPolicy::Periodic {
+            interval: Duration::from_secs(1)
+        }
+    );
+    let every =
+        load("[store-and-forward]\nflush = \"periodic\"\nflush-interval-ms = 250\n").unwrap();
+    assert_eq!(
+        every.store_and_forward.flush,
+        FlushPolicy::Periodic {
+            interval: Duration::from_millis(250)
+        }
+    );
+    for (text, field, says) in [
+        (
+            "flush = \"sometimes\"",
+            "store-and-forward.flush",
+            "`durable` or `periodic`",
+        ),
+        (
+            "commit-window-ms = 5000",
+            "store-and-forward.commit-window-ms",
+            "from 0 to 1000 ms",
+        ),
+        (
+            "commit-window-ms = -1",
+            "store-and-forward.commit-window-ms",
+            "not -1",
+        ),
+        (
+            "flush = \"periodic\"\nflush-interval-ms = 0",
+            "store-and-forward.flush-interval-ms",
+            "from 1 to 60000 ms",
+        ),
+        (
+            "flush-interval-ms = 100",
+            "store-and-forward.flush-interval-ms",
+            "only to `flush = \"periodic\"`",
+        ),
+        (
+            "flush = \"periodic\"\ncommit-window-ms = 5",
+            "store-and-forward.commit-window-ms",
+            "only to `flush = \"durable\"`",
+        ),
+    ] {
+        let p = one_problem(&format!("[store-and-forward]\n{text}\n"));
+        assert_eq!(p.field, field, "{text}: {p:?}");
+        assert!(p.message.contains(says), "{text}: {p:?}");
+        assert_eq!(p.line, 1, "{text}: {p:?}");
+    }
+}
+
+#[test]
 fn a_bad_module_status_is_refused() {
     let p = one_problem(&format!(
         "[modules.r]\npath = \"{}\"\nstatus = \"paused\"\n",

@@ -47,6 +47,7 @@ async fn accepted_messages_survive_a_restart_in_priority_order() {
         StoreConfig {
             quota: m.store_and_forward.quota,
             default_ttl: m.store_and_forward.time_to_live,
+            flush: m.store_and_forward.flush,
         },
     )
     .unwrap();

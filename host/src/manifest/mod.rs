@@ -34,6 +34,9 @@ mod links;
 pub use links::DEFAULT_DEVICE_ID;
 mod lifecycle;
 mod routes;
+mod store;
+
+pub use store::{DEFAULT_QUEUE_BYTES, DEFAULT_TIME_TO_LIVE, StoreAndForward};
 
 use crate::artifact::pushed::digest_hex;
 use crate::ingest::IngestConfig;
@@ -61,19 +64,11 @@ struct ManifestDto {
     #[serde(default)]
     routes: IndexMap<String, Spanned<toml::Value>>,
     #[serde(default, rename = "store-and-forward")]
-    store_and_forward: Option<Spanned<StoreAndForwardDto>>,
+    store_and_forward: Option<Spanned<store::StoreAndForwardDto>>,
     #[serde(default)]
     ingest: Option<Spanned<links::IngestDto>>,
     #[serde(default)]
     upstream: Option<Spanned<links::UpstreamDto>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct StoreAndForwardDto {
-    time_to_live_secs: Option<i64>,
-    max_bytes: Option<i64>,
-    when_full: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -121,36 +116,6 @@ pub struct Manifest {
     /// The cloud broker (`[upstream]`), if configured; the command line's
     /// `--upstream` takes precedence.
     pub upstream: Option<UplinkConfig>,
-}
-
-/// The default time a message may wait for the cloud (Azure IoT Edge's 7200 s).
-pub const DEFAULT_TIME_TO_LIVE: std::time::Duration = std::time::Duration::from_secs(7200);
-
-/// The `[store-and-forward]` settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoreAndForward {
-    /// How long a message may wait for the cloud before it expires, unless its
-    /// route says otherwise (`time-to-live-secs`, default 7200).
-    pub time_to_live: std::time::Duration,
-    /// The disk quota of the queue (`max-bytes`, default 256 MiB) and what to
-    /// do when it is full (`when-full`: `reject`, the default, or
-    /// `drop-oldest`).
-    pub quota: crate::store::queue::Quota,
-}
-
-/// The default disk quota of the `$upstream` queue.
-pub const DEFAULT_QUEUE_BYTES: u64 = 256 * 1024 * 1024;
-
-impl Default for StoreAndForward {
-    fn default() -> Self {
-        StoreAndForward {
-            time_to_live: DEFAULT_TIME_TO_LIVE,
-            quota: crate::store::queue::Quota {
-                max_bytes: DEFAULT_QUEUE_BYTES,
-                when_full: crate::store::queue::WhenFull::Reject,
-            },
-        }
-    }
 }
 
 /// Whether a module should run (`status` in the manifest, as in Azure).
@@ -398,7 +363,7 @@ impl Manifest {
         };
         let modules = validate_modules(&dto, base, &mut c);
         let routes = routes::validate(&dto.routes, &dto.modules, &mut c);
-        let store_and_forward = validate_store_and_forward(dto.store_and_forward.as_ref(), &mut c);
+        let store_and_forward = store::validate(dto.store_and_forward.as_ref(), &mut c);
         let ingest = dto
             .ingest
             .as_ref()
@@ -548,46 +513,4 @@ fn validate_modules(dto: &ManifestDto, base: &Path, c: &mut Collector<'_>) -> Ve
         });
     }
     modules
-}
-
-fn validate_store_and_forward(
-    dto: Option<&Spanned<StoreAndForwardDto>>,
-    c: &mut Collector<'_>,
-) -> StoreAndForward {
-    let mut settings = StoreAndForward::default();
-    let Some(dto) = dto else {
-        return settings;
-    };
-    let span = dto.span();
-    let d = dto.get_ref();
-    if let Some(secs) = d.time_to_live_secs {
-        match u64::try_from(secs) {
-            Ok(secs) if secs > 0 => settings.time_to_live = std::time::Duration::from_secs(secs),
-            _ => c.add(
-                span.clone(),
-                "store-and-forward.time-to-live-secs",
-                format!("must be a positive number of seconds, not {secs}"),
-            ),
-        }
-    }
-    if let Some(bytes) = d.max_bytes {
-        match u64::try_from(bytes) {
-            Ok(bytes) if bytes >= 4096 => settings.quota.max_bytes = bytes,
-            _ => c.add(
-                span.clone(),
-                "store-and-forward.max-bytes",
-                format!("must be at least 4096 bytes, not {bytes}"),
-            ),
-        }
-    }
-    match d.when_full.as_deref() {
-        None | Some("reject") => {}
-        Some("drop-oldest") => settings.quota.when_full = crate::store::queue::WhenFull::DropOldest,
-        Some(other) => c.add(
-            span,
-            "store-and-forward.when-full",
-            format!("must be `reject` or `drop-oldest`, not `{other}`"),
-        ),
-    }
-    settings
 }

@@ -1,19 +1,21 @@
 //! The store: one sled database in the gateway's data directory, owned here.
 //!
 //! - `upstream`: the `$upstream` queue (see [`queue`] for its order, expiry and
-//!   quota rules). A message counts as accepted only once the batch it came in
-//!   has been flushed to disk.
+//!   quota rules). Under the default flush policy a message counts as
+//!   accepted only once the batch it came in has been flushed to disk.
 //! - `meta`: the format marker. A directory that holds something else, or a
 //!   store of another format, is refused at start-up with a clear error rather
 //!   than overwritten.
 //!
 //! sled keeps its own write-ahead log; `flush` makes everything written before
-//! it durable.
+//! it durable. When the queue flushes is its [`flush::FlushPolicy`].
 
+pub mod flush;
 pub mod queue;
 
 use crate::message::now_ms;
 use crate::router::UpstreamMessage;
+use flush::FlushPolicy;
 use queue::{Admission, QueueKey, QueuedMessage, Quota, key_priority, queue_key};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -59,6 +61,8 @@ pub struct StoreConfig {
     pub quota: Quota,
     /// How long a message may wait when its route sets no time to live.
     pub default_ttl: Duration,
+    /// When the queue's writes reach the disk.
+    pub flush: FlushPolicy,
 }
 
 /// What happened to one message offered to the queue.
@@ -100,13 +104,18 @@ pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Opens the sled database in `dir`, waiting up to [`LOCK_WAIT`] while its
-/// lock is held, then failing with the reason.
-fn open_locked(dir: &Path) -> Result<sled::Db, StoreError> {
+/// lock is held, then failing with the reason. sled flushes on its own every
+/// `background_flush`.
+fn open_locked(dir: &Path, background_flush: Duration) -> Result<sled::Db, StoreError> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
+    let every_ms = u64::try_from(background_flush.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
     loop {
         match sled::Config::new()
             .path(dir)
             .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(Some(every_ms))
             .open()
         {
             Err(sled::Error::Io(e))
@@ -141,7 +150,7 @@ impl Store {
                 reason: "it is not empty and holds no sled database".to_string(),
             });
         }
-        let db = open_locked(dir)?;
+        let db = open_locked(dir, config.flush.background_flush())?;
         let meta = db.open_tree(META)?;
         match meta.get(FORMAT_KEY)? {
             Some(format) if format.as_ref() == FORMAT => {}
@@ -207,6 +216,14 @@ impl Store {
     /// Queues a batch and flushes it to disk before returning: what it reports
     /// as accepted survives a crash.
     pub fn accept(&mut self, batch: &[UpstreamMessage]) -> Result<AcceptReport, StoreError> {
+        let report = self.write(batch)?;
+        self.db.flush()?;
+        Ok(report)
+    }
+
+    /// Queues a batch without flushing it: it reaches the disk with the next
+    /// flush (sled's own, in the background, or [`Store::flush`]).
+    pub fn write(&mut self, batch: &[UpstreamMessage]) -> Result<AcceptReport, StoreError> {
         let now = now_ms();
         let mut report = AcceptReport::default();
         for up in batch {
@@ -239,7 +256,6 @@ impl Store {
             self.depth += 1;
             report.offers.push(Offer::Accepted(key));
         }
-        self.db.flush()?;
         Ok(report)
     }
 

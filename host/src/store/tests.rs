@@ -12,6 +12,7 @@ fn config(max_bytes: u64, when_full: WhenFull) -> StoreConfig {
             when_full,
         },
         default_ttl: Duration::from_secs(7200),
+        flush: super::flush::FlushPolicy::default(),
     }
 }
 
