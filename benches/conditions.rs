@@ -21,6 +21,8 @@ fn conditions(c: &mut Criterion) {
     assert_eq!(body.evaluate(&MessageView::new(&msg)), Tri::True);
 
     let mut group = c.benchmark_group("condition");
+    group.warm_up_time(ganglion_benches::WARM_UP);
+    group.measurement_time(ganglion_benches::MEASUREMENT);
     group.throughput(Throughput::Elements(1));
     group.bench_function("property = 'Alert'", |b| {
         b.iter(|| black_box(property.evaluate(&MessageView::new(black_box(&msg)))))

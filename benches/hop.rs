@@ -102,8 +102,9 @@ fn hop(c: &mut Criterion) {
     ];
     let msgs = messages();
     let mut group = c.benchmark_group("module-hop");
+    group.warm_up_time(ganglion_benches::WARM_UP);
+    group.measurement_time(ganglion_benches::MEASUREMENT);
     group.throughput(Throughput::Elements(1));
-    group.measurement_time(Duration::from_secs(5));
     for (name, options) in cases {
         let mut harness = filter(&rt, options);
         group.bench_function(name, |b| {

@@ -19,7 +19,7 @@ use ganglion::message::new_message;
 use ganglion_benches::results::{Row, Table};
 use std::hint::black_box;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Readings of healthy fans from the held-out set (no order is due).
 fn readings() -> Vec<Vec<u8>> {
@@ -62,8 +62,9 @@ fn inference(c: &mut Criterion) {
         .expect("load fan-health");
     let models = model::Models::load().expect("models");
     let mut group = c.benchmark_group("fan-health inference");
+    group.warm_up_time(ganglion_benches::WARM_UP);
+    group.measurement_time(ganglion_benches::MEASUREMENT);
     group.throughput(Throughput::Elements(1));
-    group.measurement_time(Duration::from_secs(5));
     group.bench_function("wasm fan-health (per message)", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {

@@ -6,6 +6,14 @@
 #[path = "results.rs"]
 pub mod results;
 
+/// How long a criterion benchmark warms up. The calls measured take
+/// microseconds, so a second reaches a steady state (the compiled code loaded,
+/// the caches and the allocator warm) many times over.
+pub const WARM_UP: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long a criterion benchmark measures: 100 samples of thousands of calls
+/// each, which keeps `cargo xtask bench` within its time on 2 cores.
+pub const MEASUREMENT: std::time::Duration = std::time::Duration::from_secs(3);
+
 use ganglion::message::{IdGenerator, Message, stamp_from_module};
 use serde::Deserialize;
 

@@ -29,6 +29,10 @@
 //! - the bytes the gateway wrote to disk per 1,000 forwarded messages over the
 //!   burst (queued, delivered, deleted: the SD card's wear);
 //! - the CPU per message over the paced phase alone;
+//! - the same burst (and, for the group commit, the paced latency) through a
+//!   gateway under each other flush policy (`POLICIES`): the bytes written
+//!   per 1,000 forwarded messages, the rate and the latency, against the
+//!   default policy of the same run;
 //! - **latency** leaf publish → subscriber receipt at a paced `RATE` msg/s for
 //!   `PACED_SECS` s, through the gateway and, as the baseline, straight
 //!   through the broker; the send time travels in an MQTT 5 user property,
@@ -78,6 +82,16 @@ const LOG: &str = "ganglion.log";
 /// sled's writes of the deletions (it flushes every 500 ms) are in.
 const DELETES_SETTLE: std::time::Duration = std::time::Duration::from_millis(1500);
 
+/// The flush policies measured beside the default (`[store-and-forward]`
+/// keys).
+const POLICIES: &[(&str, &str)] = &[
+    ("durable, group commit within 5 ms", "commit-window-ms = 5"),
+    (
+        "periodic, flushed every 1 s",
+        "flush = \"periodic\"\nflush-interval-ms = 1000",
+    ),
+];
+
 /// Waits until the gateway has written a compiled component into `cache`.
 fn wait_for_compiled(cache: &std::path::Path) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -122,6 +136,7 @@ struct Run {
     capped: bool,
     cpu_per_msg_us: f64,
     kb_per_1000: f64,
+    paced_kb_per_1000: f64,
     paced_cpu_us: f64,
     startup_rss_mb: f64,
     peak_rss_mb: f64,
@@ -131,6 +146,121 @@ struct Run {
     raw_p99: f64,
     gw_p50: f64,
     gw_p99: f64,
+    /// One per entry of `POLICIES`.
+    policies: Vec<PolicyRun>,
+}
+
+/// The figures of a gateway under one flush policy.
+struct PolicyRun {
+    kb_per_1000: f64,
+    paced_kb_per_1000: f64,
+    rate: f64,
+    p50: f64,
+}
+
+/// What the paced phase through the gateway measured.
+struct Paced {
+    /// Each forwarded message's latency, ms.
+    latencies: Vec<f64>,
+    /// The gateway's CPU time until the subscriber was quiet, µs.
+    cpu_us: f64,
+    /// Bytes written per 1,000 forwarded messages, KB.
+    kb_per_1000: f64,
+}
+
+/// The paced phase through the gateway `pid`: its latencies and CPU time,
+/// and the bytes written per 1,000 forwarded messages (read
+/// `DELETES_SETTLE` after the subscriber was quiet).
+async fn written_paced(
+    pid: u32,
+    tick_hz: f64,
+    leaf: &rumqttc::v5::AsyncClient,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<clients::Arrival>,
+    origin: Instant,
+    what: &str,
+) -> Paced {
+    let cpu_before = cpu_us(pid, tick_hz);
+    let written_before = disk_write_bytes(pid);
+    let latencies = paced(leaf, LEAF_TOPIC, rx, forwarded, origin, what).await;
+    settle(rx, &(0..0)).await;
+    let cpu_us = cpu_us(pid, tick_hz) - cpu_before;
+    tokio::time::sleep(DELETES_SETTLE).await;
+    let forwarded = f64::from((RATE * PACED_SECS).div_ceil(2));
+    let kb_per_1000 = (disk_write_bytes(pid) - written_before) as f64 / 1e3 / (forwarded / 1000.0);
+    Paced {
+        latencies,
+        cpu_us,
+        kb_per_1000,
+    }
+}
+
+/// What a burst through the gateway measured.
+struct Written {
+    burst: clients::Burst,
+    /// The gateway's CPU time over the burst, µs.
+    cpu_us: f64,
+    /// Its peak RSS at the end of the burst, MB.
+    peak_rss_mb: f64,
+    /// Bytes written per 1,000 forwarded messages, KB.
+    kb_per_1000: f64,
+}
+
+/// The burst through the gateway `pid`, its CPU time and peak RSS, and the
+/// bytes written per 1,000 forwarded messages (read `DELETES_SETTLE` later).
+async fn written_burst(
+    pid: u32,
+    tick_hz: f64,
+    leaf: &rumqttc::v5::AsyncClient,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<clients::Arrival>,
+) -> Written {
+    let cpu_before = cpu_us(pid, tick_hz);
+    let written_before = disk_write_bytes(pid);
+    let burst = burst(leaf, LEAF_TOPIC, rx, forwarded, "gateway").await;
+    let cpu_us = cpu_us(pid, tick_hz) - cpu_before;
+    let peak_rss_mb = peak_rss_mb(pid);
+    // sled writes the deletions of delivered messages in its own time.
+    tokio::time::sleep(DELETES_SETTLE).await;
+    let kb_per_1000 =
+        (disk_write_bytes(pid) - written_before) as f64 / 1e3 / (MESSAGES as f64 / 2.0 / 1000.0);
+    Written {
+        burst,
+        cpu_us,
+        peak_rss_mb,
+        kb_per_1000,
+    }
+}
+
+/// A gateway under the flush policy `keys`: the paced phase (its latency
+/// p50 and written bytes), then the burst (its rate and written bytes).
+async fn policy_run(
+    dir: &std::path::Path,
+    broker: &Broker,
+    (what, keys): (&str, &str),
+    tick_hz: f64,
+    leaf: &rumqttc::v5::AsyncClient,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<clients::Arrival>,
+    origin: Instant,
+) -> PolicyRun {
+    let gateway = start_gateway(dir, broker, keys);
+    until_ready(leaf, rx).await;
+    let mut paced = written_paced(gateway.pid(), tick_hz, leaf, rx, origin, what).await;
+    let w = written_burst(gateway.pid(), tick_hz, leaf, rx).await;
+    assert!(
+        !w.burst.capped,
+        "{what}: the burst took over {BURST_LIMIT:?}"
+    );
+    gateway.stop();
+    let p50 = quantile(&mut paced.latencies, 0.50);
+    eprintln!(
+        "{what}: {:.0} msg/s, KB written per 1,000 forwarded: {:.0} paced, {:.0} burst; p50 {p50:.3} ms",
+        w.burst.rate, paced.kb_per_1000, w.kb_per_1000,
+    );
+    PolicyRun {
+        kb_per_1000: w.kb_per_1000,
+        paced_kb_per_1000: paced.kb_per_1000,
+        rate: w.burst.rate,
+        p50,
+    }
 }
 
 async fn run(run: usize, tick_hz: f64, origin: Instant) -> Run {
@@ -160,57 +290,58 @@ async fn run(run: usize, tick_hz: f64, origin: Instant) -> Run {
     let leaf = publisher(port).await;
     // A first start compiles the filter into the cache and stops, so that the
     // measured gateway starts as a deployed one does: from the cache.
-    let first = start_gateway(dir.path(), &broker);
+    let first = start_gateway(dir.path(), &broker, "");
     wait_for_compiled(&dir.path().join("data").join("compiled"));
     first.stop();
-    let gateway = start_gateway(dir.path(), &broker);
+    let gateway = start_gateway(dir.path(), &broker, "");
     let pid = gateway.pid();
     until_ready(&leaf, &mut gw_rx).await;
     eprintln!("run {run}: gateway pid {pid} is forwarding");
     let startup_rss_mb = peak_rss_mb(pid);
     reset_peak_rss(pid);
-    let paced_cpu_before = cpu_us(pid, tick_hz);
-    let mut gw_lat = paced(
-        &leaf,
-        LEAF_TOPIC,
-        &mut gw_rx,
-        forwarded,
-        origin,
-        "gateway, paced",
-    )
-    .await;
-    settle(&mut gw_rx, &(0..0)).await;
-    let paced_cpu_us = (cpu_us(pid, tick_hz) - paced_cpu_before) / f64::from(RATE * PACED_SECS);
+    let gw_paced = written_paced(pid, tick_hz, &leaf, &mut gw_rx, origin, "gateway, paced").await;
+    let paced_cpu_us = gw_paced.cpu_us / f64::from(RATE * PACED_SECS);
+    let mut gw_lat = gw_paced.latencies;
 
-    let cpu_before = cpu_us(pid, tick_hz);
-    let written_before = disk_write_bytes(pid);
-    let gw = burst(&leaf, LEAF_TOPIC, &mut gw_rx, forwarded, "gateway").await;
-    let cpu_after = cpu_us(pid, tick_hz);
-    let cpu_per_msg_us = (cpu_after - cpu_before) / MESSAGES as f64;
-    let peak_rss_mb = peak_rss_mb(pid);
-    // sled writes the deletions of delivered messages in its own time.
-    tokio::time::sleep(DELETES_SETTLE).await;
-    let kb_per_1000 =
-        (disk_write_bytes(pid) - written_before) as f64 / 1e3 / (MESSAGES as f64 / 2.0 / 1000.0);
+    let written = written_burst(pid, tick_hz, &leaf, &mut gw_rx).await;
+    let gw = &written.burst;
+    let cpu_per_msg_us = written.cpu_us / MESSAGES as f64;
     gateway.stop();
     let log = std::fs::read_to_string(dir.path().join(LOG)).unwrap_or_default();
     let reconnects = log.lines().filter(|l| l.contains(NOT_TAKEN)).count();
+    let mut policies = Vec::new();
+    for policy in POLICIES {
+        policies.push(
+            policy_run(
+                dir.path(),
+                &broker,
+                *policy,
+                tick_hz,
+                &leaf,
+                &mut gw_rx,
+                origin,
+            )
+            .await,
+        );
+    }
 
     let r = Run {
         raw_rate: raw.rate,
         gw_rate: gw.rate,
         capped: gw.capped,
         cpu_per_msg_us,
-        kb_per_1000,
+        kb_per_1000: written.kb_per_1000,
+        paced_kb_per_1000: gw_paced.kb_per_1000,
         paced_cpu_us,
         startup_rss_mb,
-        peak_rss_mb,
+        peak_rss_mb: written.peak_rss_mb,
         duplicates: gw.duplicates,
         reconnects,
         raw_p50: quantile(&mut raw_lat, 0.50),
         raw_p99: quantile(&mut raw_lat, 0.99),
         gw_p50: quantile(&mut gw_lat, 0.50),
         gw_p99: quantile(&mut gw_lat, 0.99),
+        policies,
     };
     eprintln!(
         "run {run}: raw {:.0} msg/s, gateway {}{:.0} msg/s ({:.2}), {:.2} µs CPU/msg, \
@@ -386,6 +517,58 @@ fn main() -> std::io::Result<()> {
             "The publisher is a thread that sleeps to each message's due time; publisher and \
              subscriber are in the bench process, so one clock times both ends. The baseline \
              is the same paced publisher straight through the broker, in the same run."
+                .to_string(),
+        ],
+    }
+    .publish()?;
+
+    let default = "durable, each batch flushed at once (the default)";
+    let label = |what: &str, figure: &str| format!("{what}: {figure}");
+    let paced_written = format!("written per 1,000 forwarded, paced at {RATE} msg/s");
+    let burst_written = "written per 1,000 forwarded, burst";
+    let mut rows = vec![
+        Row::new(
+            label(default, &paced_written),
+            "KB",
+            col(|r| r.paced_kb_per_1000),
+        ),
+        Row::new(label(default, burst_written), "KB", col(|r| r.kb_per_1000)),
+        Row::new(label(default, "latency p50"), "ms", col(|r| r.gw_p50)),
+        Row::new(
+            label(default, "absorbed, burst"),
+            "msg/s",
+            col(|r| r.gw_rate),
+        ),
+    ];
+    for (i, (what, _)) in POLICIES.iter().enumerate() {
+        let of = |f: fn(&PolicyRun) -> f64| -> Vec<f64> {
+            runs.iter().map(|r| f(&r.policies[i])).collect()
+        };
+        for (figure, unit, values) in [
+            (paced_written.as_str(), "KB", of(|p| p.paced_kb_per_1000)),
+            (burst_written, "KB", of(|p| p.kb_per_1000)),
+            ("latency p50", "ms", of(|p| p.p50)),
+            ("absorbed, burst", "msg/s", of(|p| p.rate)),
+        ] {
+            rows.push(
+                Row::new(label(what, figure), unit, values).against(label(default, figure), None),
+            );
+        }
+    }
+    Table {
+        id: "flush-policy".to_string(),
+        rows,
+        notes: vec![
+            format!(
+                "Each run, after the gateway above, starts a gateway under each other policy \
+                 on the same data directory and broker, and runs the same two phases \
+                 through it: {RATE} msg/s paced for {PACED_SECS} s, then a burst of \
+                 {MESSAGES} readings. The default's rows are the phases of the tables above."
+            ),
+            "Written: `write_bytes` of /proc/PID/io from the start of a phase until 1.5 s \
+             after the subscriber had every forwarded message, per 1,000 forwarded \
+             messages; it counts the queued records, sled's flushes and the removal of \
+             delivered messages."
                 .to_string(),
         ],
     }

@@ -61,22 +61,27 @@ fn ganglion_bin() -> PathBuf {
     bin
 }
 
-fn write_manifest(dir: &Path, broker: &Broker) -> PathBuf {
+/// The manifest, with `store_and_forward` as the body of its
+/// `[store-and-forward]` table (empty: the defaults).
+fn write_manifest(dir: &Path, broker: &Broker, store_and_forward: &str) -> PathBuf {
     let text = format!(
         "[modules.temp-filter]\npath = \"{}\"\nconfig = {{ threshold = 25 }}\n\n\
          [ingest]\nurl = \"{}\"\ntopics = [\"{LEAF_FILTER}\"]\nclient-id = \"bench-ingest\"\n\n\
          [routes]\n\
          leaves = \"FROM /messages/* WHERE is_defined($connectionDeviceId) \
          INTO BrokeredEndpoint('/modules/temp-filter/inputs/input1')\"\n\
-         alerts = \"FROM /messages/modules/temp-filter/outputs/output1 INTO $upstream\"\n",
+         alerts = \"FROM /messages/modules/temp-filter/outputs/output1 INTO $upstream\"\n\n\
+         [store-and-forward]\n{store_and_forward}\n",
         ganglion_tests::toml_path(TEMP_FILTER),
         broker.url()
     );
     ganglion_tests::write_manifest(dir, &text)
 }
 
-pub fn start_gateway(dir: &Path, broker: &Broker) -> Gateway {
-    let manifest = write_manifest(dir, broker);
+/// Starts `ganglion run` on the bench's manifest, its `[store-and-forward]`
+/// table holding `store_and_forward`.
+pub fn start_gateway(dir: &Path, broker: &Broker, store_and_forward: &str) -> Gateway {
+    let manifest = write_manifest(dir, broker, store_and_forward);
     let child = Command::new(ganglion_bin())
         .args(["run", "--flow-every", "0", "--device-id", DEVICE])
         .arg("--manifest")
