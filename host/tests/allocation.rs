@@ -2,36 +2,40 @@
 //! with the address space unlimited the gateway reserves a pool sized from
 //! the deployment, and under a `ulimit -v` too small for that pool it says
 //! so and allocates on demand; either way the modules run and their
-//! messages reach `$upstream`.
+//! messages reach `$upstream`. The demo deployment runs under a cap of
+//! 256 MiB of virtual memory for the whole process.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ganglion_tests::artifacts::{RELAY, TEMP_SENSOR};
+use ganglion_tests::artifacts::{RELAY, TEMP_FILTER, TEMP_SENSOR};
 use ganglion_tests::toml_path;
 use std::path::Path;
 use std::process::Command;
 
-/// Runs `ganglion run` for 4 s under `ulimit -v` of `limit_kib` (or none),
-/// and returns what it printed and logged.
-fn run_for_a_while(dir: &Path, limit_kib: Option<u64>) -> String {
+/// A sensor whose every reading a relay sends to `$upstream` (route `up`).
+fn sensor_and_relay() -> String {
+    format!(
+        "[modules.sensor]\npath = \"{}\"\nconfig = {{ interval-ms = 100, messages = 0 }}\n\n\
+         [modules.relay]\npath = \"{}\"\n\n[routes]\n\
+         in = \"FROM /messages/modules/sensor/* INTO BrokeredEndpoint('/modules/relay/inputs/in')\"\n\
+         up = \"FROM /messages/modules/relay/* INTO $upstream\"\n",
+        toml_path(TEMP_SENSOR),
+        toml_path(RELAY)
+    )
+}
+
+/// Runs `ganglion run` on `manifest` for `secs` under `ulimit -v` of
+/// `limit_kib` (or none), and returns what it printed and logged.
+fn run_for_a_while(dir: &Path, manifest: &str, secs: u32, limit_kib: Option<u64>) -> String {
     std::fs::create_dir_all(dir).unwrap();
-    let manifest = ganglion_tests::write_manifest(
-        dir,
-        &format!(
-            "[modules.sensor]\npath = \"{}\"\nconfig = {{ interval-ms = 100, messages = 0 }}\n\n\
-             [modules.relay]\npath = \"{}\"\n\n[routes]\n\
-             in = \"FROM /messages/modules/sensor/* INTO BrokeredEndpoint('/modules/relay/inputs/in')\"\n\
-             up = \"FROM /messages/modules/relay/* INTO $upstream\"\n",
-            toml_path(TEMP_SENSOR),
-            toml_path(RELAY)
-        ),
-    );
+    let manifest = ganglion_tests::write_manifest(dir, manifest);
     let limit = limit_kib.map_or("unlimited".to_string(), |k| k.to_string());
     let out = Command::new("sh")
         .arg("-c")
-        .arg("ulimit -v \"$1\" && shift && exec timeout -s INT 4 \"$@\"")
+        .arg("ulimit -v \"$1\" && secs=\"$2\" && shift 2 && exec timeout -s INT \"$secs\" \"$@\"")
         .arg("sh")
         .arg(&limit)
+        .arg(secs.to_string())
         .arg(env!("CARGO_BIN_EXE_ganglion"))
         .args(["run", "--flow-every", "60", "--manifest"])
         .arg(&manifest)
@@ -54,29 +58,116 @@ fn run_for_a_while(dir: &Path, limit_kib: Option<u64>) -> String {
     text
 }
 
-fn upstream_lines(text: &str) -> usize {
-    text.lines()
-        .filter(|l| l.starts_with("→ $upstream [route up] from relay"))
-        .count()
+fn upstream_lines(text: &str, route: &str, module: &str) -> usize {
+    let line = format!("→ $upstream [route {route}] from {module}");
+    text.lines().filter(|l| l.starts_with(&line)).count()
 }
 
 #[test]
 fn a_pool_sized_from_the_deployment_or_on_demand_when_address_space_is_short() {
     let dir = tempfile::tempdir().unwrap();
-    let pooled = run_for_a_while(&dir.path().join("a"), None);
+    let pooled = run_for_a_while(&dir.path().join("a"), &sensor_and_relay(), 4, None);
     assert!(
         pooled.contains("allocation=pooling (32 instances of up to 64 MiB)"),
         "{pooled}"
     );
-    assert!(upstream_lines(&pooled) > 3, "{pooled}");
+    assert!(upstream_lines(&pooled, "up", "relay") > 3, "{pooled}");
 
     // 2 GiB: the process runs, but a pool of 2.4 GiB does not fit in half of
     // what is left.
-    let short = run_for_a_while(&dir.path().join("b"), Some(2 * 1024 * 1024));
+    let short = run_for_a_while(
+        &dir.path().join("b"),
+        &sensor_and_relay(),
+        4,
+        Some(2 * 1024 * 1024),
+    );
     assert!(
         short.contains("allocation=on demand (a pool of 32 instances"),
         "{short}"
     );
     assert!(short.contains("of address space left"), "{short}");
-    assert!(upstream_lines(&short) > 3, "{short}");
+    assert!(upstream_lines(&short, "up", "relay") > 3, "{short}");
+}
+
+/// The demo deployment (`demo/deployment.toml`: a simulated machine and the
+/// filter that forwards its readings above 25 °C as alerts), with the sensor
+/// sped up so that its readings pass 25 °C within the run.
+fn demo() -> String {
+    format!(
+        "[modules.temp-sensor]\npath = \"{}\"\nconfig = {{ interval-ms = 50, messages = 0 }}\n\n\
+         [modules.temp-filter]\npath = \"{}\"\nconfig = {{ threshold = 25 }}\n\n[routes]\n\
+         sensor-to-filter = 'FROM /messages/modules/temp-sensor/outputs/temperatureOutput \
+         INTO BrokeredEndpoint(\"/modules/temp-filter/inputs/input1\")'\n\
+         alerts-to-cloud = 'FROM /messages/modules/temp-filter/outputs/output1 INTO $upstream'\n",
+        toml_path(TEMP_SENSOR),
+        toml_path(TEMP_FILTER)
+    )
+}
+
+/// 256 MiB of virtual memory for the whole process (a Raspberry Pi-class
+/// device with a tight `ulimit -v`): the pool does not fit, the gateway
+/// allocates on demand, compiles both components and the alerts flow. It
+/// runs until four alerts reached `$upstream` (at most `DEMO_WAIT`), then
+/// stops on SIGINT.
+#[test]
+fn the_demo_runs_under_a_256_mib_address_space_cap() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    const DEMO_WAIT: std::time::Duration = std::time::Duration::from_secs(90);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = ganglion_tests::write_manifest(dir.path(), &demo());
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 262144 && exec \"$@\"")
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_ganglion"))
+        .args(["run", "--flow-every", "60", "--manifest"])
+        .arg(&manifest)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("GANGLION_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ganglion");
+    let stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + DEMO_WAIT;
+    let mut alerts = 0;
+    while alerts < 4 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            // The flow display tags a reading above the threshold as an ALERT.
+            Ok(line)
+                if line
+                    .starts_with("→ $upstream ALERT [route alerts-to-cloud] from temp-filter") =>
+            {
+                alerts += 1
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    let log = log.join().unwrap();
+    assert_eq!(
+        alerts, 4,
+        "fewer alerts than expected within {DEMO_WAIT:?}:\n{log}"
+    );
+    assert!(status.success(), "{status}\n{log}");
+    assert!(log.contains("allocation=on demand"), "{log}");
+    assert!(log.contains("stopped cleanly"), "{log}");
 }
