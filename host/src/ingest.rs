@@ -138,7 +138,7 @@ enum State {
 const RETRY_FIRST: Duration = Duration::from_millis(2);
 
 /// The longest pause between attempts to route refused leaf messages (a
-/// module that stays full, or stopped).
+/// module that stays full).
 const RETRY_CAP: Duration = Duration::from_millis(200);
 
 /// Resolves at `at`, or never without one.

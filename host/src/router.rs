@@ -290,7 +290,9 @@ impl Router {
                 tracing::debug!(module = %inbox.metrics.name, "input queue full; message dropped");
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                refused(receipt);
+                // Its restart policy gave up on it: no retry would ever be
+                // taken, so the copy is dropped and counted, not refused (a
+                // refusal would hold the producer's later messages back).
                 inbox.metrics.dropped_not_running();
                 tracing::debug!(module = %inbox.metrics.name, "module not running; message dropped");
             }
