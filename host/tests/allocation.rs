@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ganglion_tests::artifacts::{RELAY, TEMP_FILTER, TEMP_SENSOR};
+use ganglion_tests::artifacts::{RELAY, TEMP_SENSOR};
 use ganglion_tests::toml_path;
 use std::path::Path;
 use std::process::Command;
@@ -89,21 +89,6 @@ fn a_pool_sized_from_the_deployment_or_on_demand_when_address_space_is_short() {
     assert!(upstream_lines(&short, "up", "relay") > 3, "{short}");
 }
 
-/// The demo deployment (`demo/deployment.toml`: a simulated machine and the
-/// filter that forwards its readings above 25 °C as alerts), with the sensor
-/// sped up so that its readings pass 25 °C within the run.
-fn demo() -> String {
-    format!(
-        "[modules.temp-sensor]\npath = \"{}\"\nconfig = {{ interval-ms = 50, messages = 0 }}\n\n\
-         [modules.temp-filter]\npath = \"{}\"\nconfig = {{ threshold = 25 }}\n\n[routes]\n\
-         sensor-to-filter = 'FROM /messages/modules/temp-sensor/outputs/temperatureOutput \
-         INTO BrokeredEndpoint(\"/modules/temp-filter/inputs/input1\")'\n\
-         alerts-to-cloud = 'FROM /messages/modules/temp-filter/outputs/output1 INTO $upstream'\n",
-        toml_path(TEMP_SENSOR),
-        toml_path(TEMP_FILTER)
-    )
-}
-
 /// 256 MiB of virtual memory for the whole process (a Raspberry Pi-class
 /// device with a tight `ulimit -v`): the pool does not fit, the gateway
 /// allocates on demand, compiles both components and the alerts flow. It
@@ -115,7 +100,7 @@ fn the_demo_runs_under_a_256_mib_address_space_cap() {
     use std::process::Stdio;
     const DEMO_WAIT: std::time::Duration = std::time::Duration::from_secs(90);
     let dir = tempfile::tempdir().unwrap();
-    let manifest = ganglion_tests::write_manifest(dir.path(), &demo());
+    let manifest = ganglion_tests::write_manifest(dir.path(), &ganglion_tests::demo_manifest(50));
     let mut child = Command::new("sh")
         .arg("-c")
         .arg("ulimit -v 262144 && exec \"$@\"")

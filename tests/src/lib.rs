@@ -25,3 +25,18 @@ pub fn write_manifest(dir: &Path, text: &str) -> std::path::PathBuf {
     }
     path
 }
+
+/// The demo deployment (`demo/deployment.toml`: a simulated machine and the
+/// filter that forwards its readings above 25 °C as alerts, route
+/// `alerts-to-cloud`), with the sensor sending every `interval_ms`.
+pub fn demo_manifest(interval_ms: u32) -> String {
+    format!(
+        "[modules.temp-sensor]\npath = \"{}\"\nconfig = {{ interval-ms = {interval_ms}, messages = 0 }}\n\n\
+         [modules.temp-filter]\npath = \"{}\"\nconfig = {{ threshold = 25 }}\n\n[routes]\n\
+         sensor-to-filter = 'FROM /messages/modules/temp-sensor/outputs/temperatureOutput \
+         INTO BrokeredEndpoint(\"/modules/temp-filter/inputs/input1\")'\n\
+         alerts-to-cloud = 'FROM /messages/modules/temp-filter/outputs/output1 INTO $upstream'\n",
+        toml_path(artifacts::TEMP_SENSOR),
+        toml_path(artifacts::TEMP_FILTER)
+    )
+}

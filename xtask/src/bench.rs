@@ -67,7 +67,9 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         crate::run(
             crate::cargo()
                 .current_dir(root)
-                .args(["bench", "-p", "ganglion-benches", "--bench", name])
+                .arg("bench")
+                .args(PACKAGES)
+                .args(["--bench", name])
                 .env("GANGLION_BENCH_RESULTS", &results)
                 .env("GANGLION_BIN", target.join("release").join("ganglion")),
         )?;
@@ -103,30 +105,31 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
 /// one cargo invocation, so that cargo resolves one feature set and builds
 /// the host library once for both; `cargo bench` then finds them built (its
 /// `bench` profile is `release`). `--bench '*'`, not `--benches`: the latter
-/// also builds the host library as a benchmark, with its dev-dependencies,
-/// whose features would give the library a second build.
+/// also builds the host library as a benchmark.
 fn build(root: &Path) -> Result<()> {
     let guests = {
         let root = root.to_path_buf();
         std::thread::spawn(move || crate::build_modules(&root))
     };
-    let host = crate::run(crate::cargo().current_dir(root).args([
-        "build",
-        "--release",
-        "-p",
-        "ganglion-host",
-        "-p",
-        "ganglion-benches",
-        "--bin",
-        "ganglion",
-        "--bench",
-        "*",
-    ]));
+    let host = crate::run(
+        crate::cargo()
+            .current_dir(root)
+            .args(["build", "--release"])
+            .args(PACKAGES)
+            .args(["--bin", "ganglion", "--bench", "*"]),
+    );
     let guests = guests
         .join()
         .map_err(|_| anyhow::anyhow!("the guest build's thread panicked"))?;
     guests.and(host)
 }
+
+/// The packages every build and run of this command selects. Cargo resolves features over the selected packages, and when it
+/// builds a benchmark it adds the dev-dependencies of every selected package:
+/// the build of `ganglion` (from `ganglion-host`) and the runs must select
+/// the same two, or each run resolves other features and builds everything
+/// again.
+const PACKAGES: [&str; 4] = ["-p", "ganglion-host", "-p", "ganglion-benches"];
 
 /// Where a full run keeps the machine, the binary's size and the timings
 /// (under `target/`, beside the results folder).

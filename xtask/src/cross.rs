@@ -10,10 +10,15 @@
 //!   (Debian's `qemu-user`, with `-L` at the aarch64 sysroot) for
 //!   [`DEMO_SECONDS`], with the same guest `.wasm` files as on x86-64, and
 //!   fails unless alerts reached `$upstream`.
+//!
+//! `cargo xtask test-cross` builds that binary and runs the process-level
+//! subset of the tests (`host/tests/emulated.rs`: routing, a trap isolated,
+//! store-and-forward across a restart, the same `.wasm` bytes) against it
+//! under qemu-user. CI runs it after `cargo xtask test`.
 
 use crate::{build_modules, cargo, ensure_packages, ensure_rust_target, run};
 use anyhow::{Context, Result, bail};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The Rust target of 64-bit Raspberry Pi OS and Debian arm64.
@@ -27,6 +32,39 @@ pub const DEMO_SECONDS: u64 = 30;
 
 /// Builds, and with `--demo` runs, the aarch64 binary.
 pub fn cross(root: &Path, args: &[String]) -> Result<()> {
+    let binary = build(root)?;
+    if args.iter().any(|a| a == "--demo") {
+        demo(root, &binary)?;
+    }
+    Ok(())
+}
+
+/// Builds the aarch64 binary and runs `host/tests/emulated.rs` against it
+/// under qemu-user. The test binary itself is native, built with the whole
+/// workspace's features (`--workspace`) so that it is the one `cargo xtask
+/// test` built already.
+pub fn test_cross(root: &Path) -> Result<()> {
+    let started = std::time::Instant::now();
+    let binary = build(root)?;
+    let built = started.elapsed();
+    ensure_packages("command -v qemu-aarch64", &["qemu-user"])?;
+    crate::ensure_mosquitto()?;
+    build_modules(root)?;
+    run(cargo()
+        .current_dir(root)
+        .args(["test", "--workspace", "--test", "emulated"])
+        .env("GANGLION_BIN", &binary)
+        .env("GANGLION_RUNNER", format!("qemu-aarch64 -L {SYSROOT}")))?;
+    eprintln!(
+        "xtask: test-cross took {:.1} min ({:.1} min of it the aarch64 build)",
+        started.elapsed().as_secs_f64() / 60.0,
+        built.as_secs_f64() / 60.0
+    );
+    Ok(())
+}
+
+/// Builds the aarch64 release binary; returns its path.
+fn build(root: &Path) -> Result<PathBuf> {
     ensure_rust_target(TARGET)?;
     ensure_packages(
         &format!("command -v {CROSS_GCC} && test -d {SYSROOT}/lib"),
@@ -59,10 +97,7 @@ pub fn cross(root: &Path, args: &[String]) -> Result<()> {
         binary.display(),
         size as f64 / (1024.0 * 1024.0)
     );
-    if args.iter().any(|a| a == "--demo") {
-        demo(root, &binary)?;
-    }
-    Ok(())
+    Ok(binary)
 }
 
 /// Runs the demo deployment under qemu-user and checks that alerts flow.

@@ -10,6 +10,8 @@
 //! - `cross`: builds `ganglion` for aarch64 Linux (Raspberry Pi 3/4/5) with
 //!   Debian's cross gcc; `--demo` then runs the demo under qemu-user (see
 //!   `cross.rs`).
+//! - `test-cross`: builds that binary and runs the process-level subset of the
+//!   tests against it under qemu-user. `.ci/run` calls it after `test`.
 //! - `bench`: builds everything once in release, runs every benchmark in
 //!   `benches/` and rewrites `BENCHMARKS.md` (see `bench.rs`).
 //! - `train`: trains the fan-health ONNX models into `ml/models/` (see `train.rs`).
@@ -35,9 +37,10 @@ fn main() -> Result<()> {
         Some("bench") => bench::bench(&root, &args[1..]),
         Some("train") => train::train(&root),
         Some("cross") => cross::cross(&root, &args[1..]),
+        Some("test-cross") => cross::test_cross(&root),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo [--release] [--scenario alerts|maintenance] | test | modules | bench [NAME ...] | train | cross [--demo]>"
+                "usage: cargo xtask <demo [--release] [--scenario alerts|maintenance] | test | modules | bench [NAME ...] | train | cross [--demo] | test-cross>"
             );
             bail!("unknown or missing command: {:?}", args.first());
         }

@@ -1,0 +1,362 @@
+//! A representative subset of the gateway, run against the `ganglion` binary
+//! as a process, so that it can run on another architecture: natively in
+//! `cargo xtask test`, and in `cargo xtask test-cross` against the aarch64
+//! build under qemu-user (`GANGLION_BIN` names that binary and
+//! `GANGLION_RUNNER` the emulator command before it).
+//!
+//! - routing: the demo's sensor → filter → `$upstream`, only readings above
+//!   the threshold passing;
+//! - a trap isolated: a module that traps on one leaf message while its
+//!   neighbour forwards every message;
+//! - store-and-forward across a restart: what a gateway without a cloud
+//!   queued is delivered by the next start, which has one;
+//! - the guest `.wasm` files are the bytes built on this machine (x86-64):
+//!   the gateway's compiled cache is keyed by each file's sha256.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use ganglion_tests::artifacts::{RELAY, TEMP_FILTER, TEMP_SENSOR, TRAPPER};
+use ganglion_tests::broker::Broker;
+use ganglion_tests::toml_path;
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::Packet;
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long any one wait may take: emulation is 10–30 times slower, and the
+/// first start compiles every component.
+const WAIT: Duration = Duration::from_secs(180);
+/// The device id of the gateway under test.
+const DEVICE: &str = "gw-emulated";
+
+/// `ganglion`, natively or through `GANGLION_RUNNER`.
+fn ganglion() -> Command {
+    let bin = std::env::var_os("GANGLION_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_ganglion")),
+        PathBuf::from,
+    );
+    let runner = std::env::var("GANGLION_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut cmd = Command::new(program);
+            cmd.args(words).arg(bin);
+            cmd
+        }
+        None => Command::new(bin),
+    }
+}
+
+/// What a stderr line is prefixed with among the lines a [`Gateway`] hands
+/// out.
+const LOG: &str = "[log] ";
+
+/// A running `ganglion run`: its stdout and stderr a line at a time (stderr's
+/// prefixed with [`LOG`]), and its stderr kept whole.
+struct Gateway {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Gateway {
+    fn start(dir: &Path, manifest: &str, upstream: Option<&Broker>) -> Gateway {
+        let manifest = ganglion_tests::write_manifest(dir, manifest);
+        let mut cmd = ganglion();
+        cmd.args(["run", "--flow-every", "600", "--device-id", DEVICE])
+            .arg("--manifest")
+            .arg(manifest)
+            .arg("--data-dir")
+            .arg(dir.join("data"));
+        if let Some(broker) = upstream {
+            cmd.arg("--upstream").arg(broker.url());
+        }
+        let mut child = cmd
+            .env("GANGLION_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ganglion");
+        let (tx, lines) = mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stdout = child.stdout.take().unwrap();
+        let out = tx.clone();
+        let stdout = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = out.send(line);
+            }
+        });
+        let stderr = child.stderr.take().unwrap();
+        let kept = log.clone();
+        let stderr = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = kept.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+                let _ = tx.send(format!("{LOG}{line}"));
+            }
+        });
+        Gateway {
+            child,
+            lines,
+            readers: vec![stdout, stderr],
+            log,
+        }
+    }
+
+    /// The stdout lines up to and including the `n`th that `wanted` accepts.
+    fn until(&self, n: usize, wanted: impl Fn(&str) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        let mut found = 0;
+        while found < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                panic!(
+                    "{found} of {n} expected lines within {WAIT:?}:\n{}",
+                    seen.join("\n")
+                );
+            };
+            if wanted(&line) {
+                found += 1;
+            }
+            seen.push(line);
+        }
+        seen
+    }
+
+    /// Stops it with SIGINT; returns its stderr and the rest of its stdout,
+    /// once it has stopped cleanly.
+    fn stop(mut self) -> (String, Vec<String>) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+        let log = self.log.lock().unwrap().clone();
+        let rest: Vec<String> = self
+            .lines
+            .try_iter()
+            .filter(|l| !l.starts_with(LOG))
+            .collect();
+        assert!(status.success(), "{status}:\n{log}");
+        assert!(log.contains("stopped cleanly"), "{log}");
+        (log, rest)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn sha256_hex(path: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(std::fs::read(path).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The body of a flow line (`→ $upstream … from MODULE: BODY`).
+fn body(line: &str) -> &str {
+    line.split_once(": ").map_or("", |(_, b)| b)
+}
+
+#[test]
+fn alerts_are_routed_and_the_components_are_the_bytes_built_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = ganglion_tests::demo_manifest(20);
+    let gateway = Gateway::start(dir.path(), &manifest, None);
+    let alert =
+        |l: &str| l.starts_with("→ $upstream ALERT [route alerts-to-cloud] from temp-filter");
+    let lines = gateway.until(5, alert);
+    gateway.stop();
+    let upstream: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("→ $upstream"))
+        .collect();
+    assert!(upstream.len() >= 5, "{lines:?}");
+    for line in upstream {
+        assert!(
+            alert(line),
+            "only the filter's alerts reach $upstream: {line}"
+        );
+        let reading: serde_json::Value = serde_json::from_str(body(line)).unwrap();
+        let t = reading["machine"]["temperature"].as_f64().unwrap();
+        assert!(t > 25.0, "the filter forwarded {t}: {line}");
+    }
+    let compiled: Vec<String> = std::fs::read_dir(dir.path().join("data").join("compiled"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for wasm in [TEMP_SENSOR, TEMP_FILTER] {
+        let digest = sha256_hex(wasm);
+        assert!(
+            compiled
+                .iter()
+                .any(|f| f.starts_with(&format!("{digest}-"))),
+            "{wasm} (sha256 {digest}) is not what the gateway compiled: {compiled:?}"
+        );
+    }
+}
+
+/// A leaf publisher on `port`.
+async fn leaf(port: u16) -> AsyncClient {
+    let options = MqttOptions::new("emulated-leaf", "127.0.0.1", port);
+    let (client, mut eventloop) = AsyncClient::new(options, 100);
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_that_traps_is_isolated_from_its_neighbour() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path()).unwrap();
+    let manifest = format!(
+        "[modules.trapper]\npath = \"{}\"\nrestart-policy = \"never\"\n\n\
+         [modules.relay]\npath = \"{}\"\n\n\
+         [ingest]\nurl = \"{}\"\ntopics = [\"leaves/+/telemetry\"]\nclient-id = \"emulated-ingest\"\n\n\
+         [routes]\n\
+         to-trapper = \"FROM /messages/* WHERE is_defined($connectionDeviceId) INTO BrokeredEndpoint('/modules/trapper/inputs/in')\"\n\
+         to-relay = \"FROM /messages/* WHERE is_defined($connectionDeviceId) INTO BrokeredEndpoint('/modules/relay/inputs/in')\"\n\
+         up = \"FROM /messages/modules/relay/* INTO $upstream\"\n",
+        toml_path(TRAPPER),
+        toml_path(RELAY),
+        broker.url()
+    );
+    let gateway = Gateway::start(dir.path(), &manifest, None);
+    let leaf = leaf(broker.port()).await;
+    let from_relay = |l: &str| l.starts_with("→ $upstream [route up] from relay");
+    // Probe until ingest has subscribed and the relay forwards.
+    let mut seen = Vec::new();
+    for _ in 0..WAIT.as_secs() {
+        leaf.publish("leaves/leaf-1/telemetry", QoS::AtLeastOnce, false, "probe")
+            .await
+            .unwrap();
+        if let Ok(line) = gateway.lines.recv_timeout(Duration::from_secs(1)) {
+            let forwarded = from_relay(&line);
+            seen.push(line);
+            if forwarded {
+                break;
+            }
+        }
+    }
+    assert!(
+        seen.iter().any(|l| from_relay(l)),
+        "nothing forwarded: {seen:?}"
+    );
+    let publish = |body: &'static str| {
+        let leaf = leaf.clone();
+        async move {
+            leaf.publish("leaves/leaf-1/telemetry", QoS::AtLeastOnce, false, body)
+                .await
+                .unwrap();
+        }
+    };
+    publish("before").await;
+    publish("trap").await;
+    // The trapper traps on `trap` and, under `never`, stays failed; what the
+    // leaf sends after that must still reach the relay, once each.
+    let mut lines = gateway.until(1, |l| l.starts_with(LOG) && l.contains("stays failed"));
+    publish("after-1").await;
+    publish("after-2").await;
+    lines.extend(gateway.until(1, |l| from_relay(l) && body(l) == "after-2"));
+    // A copy routed again would have come by now.
+    std::thread::sleep(Duration::from_millis(500));
+    lines.extend(gateway.lines.try_iter());
+    let (log, rest) = gateway.stop();
+    let relayed: Vec<&str> = seen
+        .iter()
+        .chain(&lines)
+        .filter(|l| from_relay(l))
+        .map(|l| body(l))
+        .filter(|b| *b != "probe")
+        .collect();
+    assert_eq!(relayed, ["before", "trap", "after-1", "after-2"], "{log}");
+    let trapper = rest
+        .iter()
+        .find(|l| l.trim_start().starts_with("module trapper"))
+        .unwrap_or_else(|| panic!("no flow line for the trapper: {rest:?}"));
+    assert!(trapper.contains(" 1 traps"), "{trapper}");
+    assert!(log.contains("trapper"), "the trap is logged: {log}");
+}
+
+/// A cloud subscriber on the gateway's telemetry topic.
+async fn cloud(port: u16) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let options = MqttOptions::new("emulated-cloud", "127.0.0.1", port);
+    let (client, mut eventloop) = AsyncClient::new(options, 100);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (ready_tx, mut ready) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        let topic = format!("ganglion/{DEVICE}/messages/events");
+        client.subscribe(topic, QoS::AtLeastOnce).await.unwrap();
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    let _ = ready_tx.try_send(());
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let _ = tx.send(String::from_utf8_lossy(&p.payload).into_owned());
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), ready.recv())
+        .await
+        .expect("subscribed");
+    rx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_was_queued_offline_is_delivered_after_a_restart() {
+    const N: usize = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let offline = format!(
+        "[modules.temp-sensor]\npath = \"{}\"\nconfig = {{ interval-ms = 20, messages = {N} }}\n\n\
+         [routes]\nup = 'FROM /messages/modules/temp-sensor/* INTO $upstream'\n",
+        toml_path(TEMP_SENSOR)
+    );
+    let gateway = Gateway::start(dir.path(), &offline, None);
+    let queued: Vec<String> = gateway
+        .until(N, |l| {
+            l.starts_with("→ $upstream [route up] from temp-sensor")
+        })
+        .into_iter()
+        .filter(|l| l.starts_with("→ $upstream"))
+        .map(|l| body(&l).to_string())
+        .collect();
+    let (_, rest) = gateway.stop();
+    assert!(
+        rest.iter().any(|l| l.contains(&format!("{N} queued"))),
+        "all {N} were queued at the stop: {rest:?}"
+    );
+
+    let broker = Broker::start(dir.path()).unwrap();
+    let mut received = cloud(broker.port()).await;
+    // The next start has a cloud and no sensor: only the queue sends.
+    let gateway = Gateway::start(dir.path(), "", Some(&broker));
+    let mut delivered = Vec::new();
+    while delivered.len() < N {
+        match tokio::time::timeout(WAIT, received.recv()).await {
+            Ok(Some(body)) => delivered.push(body),
+            _ => break,
+        }
+    }
+    gateway.stop();
+    assert_eq!(delivered, queued, "delivered in order, each once");
+}
