@@ -8,9 +8,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ganglion_tests::artifacts::{RELAY, TEMP_SENSOR};
+use ganglion_tests::process::Running;
 use ganglion_tests::toml_path;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
+
+/// How long the capped demo may take to send its alerts.
+const DEMO_WAIT: Duration = Duration::from_secs(90);
 
 /// A sensor whose every reading a relay sends to `$upstream` (route `up`).
 fn sensor_and_relay() -> String {
@@ -92,17 +97,14 @@ fn a_pool_sized_from_the_deployment_or_on_demand_when_address_space_is_short() {
 /// 256 MiB of virtual memory for the whole process (a Raspberry Pi-class
 /// device with a tight `ulimit -v`): the pool does not fit, the gateway
 /// allocates on demand, compiles both components and the alerts flow. It
-/// runs until four alerts reached `$upstream` (at most `DEMO_WAIT`), then
+/// runs until four alerts reached `$upstream` (at most [`DEMO_WAIT`]), then
 /// stops on SIGINT.
 #[test]
 fn the_demo_runs_under_a_256_mib_address_space_cap() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-    const DEMO_WAIT: std::time::Duration = std::time::Duration::from_secs(90);
     let dir = tempfile::tempdir().unwrap();
     let manifest = ganglion_tests::write_manifest(dir.path(), &ganglion_tests::demo_manifest(50));
-    let mut child = Command::new("sh")
-        .arg("-c")
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
         .arg("ulimit -v 262144 && exec \"$@\"")
         .arg("sh")
         .arg(env!("CARGO_BIN_EXE_ganglion"))
@@ -110,49 +112,12 @@ fn the_demo_runs_under_a_256_mib_address_space_cap() {
         .arg(&manifest)
         .arg("--data-dir")
         .arg(dir.path().join("data"))
-        .env("GANGLION_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run ganglion");
-    let stderr = child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
+        .env("GANGLION_LOG", "info");
+    let gateway = Running::spawn(cmd, DEMO_WAIT);
+    // The flow display tags a reading above the threshold as an ALERT.
+    gateway.until(4, |l| {
+        l.starts_with("→ $upstream ALERT [route alerts-to-cloud] from temp-filter")
     });
-    let deadline = std::time::Instant::now() + DEMO_WAIT;
-    let mut alerts = 0;
-    while alerts < 4 {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            // The flow display tags a reading above the threshold as an ALERT.
-            Ok(line)
-                if line
-                    .starts_with("→ $upstream ALERT [route alerts-to-cloud] from temp-filter") =>
-            {
-                alerts += 1
-            }
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let status = child.wait().unwrap();
-    let log = log.join().unwrap();
-    assert_eq!(
-        alerts, 4,
-        "fewer alerts than expected within {DEMO_WAIT:?}:\n{log}"
-    );
-    assert!(status.success(), "{status}\n{log}");
+    let (log, _) = gateway.stop();
     assert!(log.contains("allocation=on demand"), "{log}");
-    assert!(log.contains("stopped cleanly"), "{log}");
 }

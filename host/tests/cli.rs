@@ -186,3 +186,44 @@ fn manifest_import_refuses_what_is_not_a_deployment() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("$edgeHub"));
 }
+
+#[test]
+fn module_compile_precompiles_for_an_architecture_and_names_what_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("relay.wasm");
+    std::fs::copy(ganglion_tests::artifacts::RELAY, &wasm).unwrap();
+    let o = ganglion(&[
+        "module",
+        "compile",
+        "--target",
+        "aarch64",
+        wasm.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    let out = dir.path().join("relay.aarch64.cwasm");
+    assert!(
+        stdout(&o).contains("aarch64-unknown-linux-gnu")
+            && stdout(&o).contains("relay.aarch64.cwasm"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(ganglion::runtime::is_precompiled(
+        &std::fs::read(&out).unwrap()
+    ));
+
+    let o = ganglion(&[
+        "module",
+        "compile",
+        "--target",
+        "sparc",
+        wasm.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot compile for target `sparc`"), "{err}");
+
+    let o = ganglion(&["module", "compile", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("not a WebAssembly component"), "{err}");
+}

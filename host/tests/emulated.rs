@@ -11,20 +11,23 @@
 //! - store-and-forward across a restart: what a gateway without a cloud
 //!   queued is delivered by the next start, which has one;
 //! - the guest `.wasm` files are the bytes built on this machine (x86-64):
-//!   the gateway's compiled cache is keyed by each file's sha256.
+//!   the gateway's compiled cache is keyed by each file's sha256;
+//! - precompiled components (`ganglion module compile`, by this machine's
+//!   full build) run, and one for another architecture is refused. Only
+//!   this test runs against the runtime-only build, which loads nothing
+//!   else; `GANGLION_ARCH` names the architecture of the binary under test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ganglion_tests::artifacts::{RELAY, TEMP_FILTER, TEMP_SENSOR, TRAPPER};
 use ganglion_tests::broker::Broker;
+use ganglion_tests::process::{LOG, Running};
 use ganglion_tests::toml_path;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long any one wait may take: emulation is 10–30 times slower, and the
@@ -51,115 +54,76 @@ fn ganglion() -> Command {
     }
 }
 
-/// What a stderr line is prefixed with among the lines a [`Gateway`] hands
-/// out.
-const LOG: &str = "[log] ";
-
-/// A running `ganglion run`: its stdout and stderr a line at a time (stderr's
-/// prefixed with [`LOG`]), and its stderr kept whole.
-struct Gateway {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-    log: std::sync::Arc<std::sync::Mutex<String>>,
+/// The architecture of the `ganglion` under test (`GANGLION_ARCH`, this
+/// machine's by default).
+fn gateway_arch() -> String {
+    std::env::var("GANGLION_ARCH").unwrap_or_else(|_| std::env::consts::ARCH.to_string())
 }
 
-impl Gateway {
-    fn start(dir: &Path, manifest: &str, upstream: Option<&Broker>) -> Gateway {
-        let manifest = ganglion_tests::write_manifest(dir, manifest);
-        let mut cmd = ganglion();
-        cmd.args(["run", "--flow-every", "600", "--device-id", DEVICE])
-            .arg("--manifest")
-            .arg(manifest)
-            .arg("--data-dir")
-            .arg(dir.join("data"));
-        if let Some(broker) = upstream {
-            cmd.arg("--upstream").arg(broker.url());
-        }
-        let mut child = cmd
-            .env("GANGLION_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ganglion");
-        let (tx, lines) = mpsc::channel();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let stdout = child.stdout.take().unwrap();
-        let out = tx.clone();
-        let stdout = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = out.send(line);
-            }
-        });
-        let stderr = child.stderr.take().unwrap();
-        let kept = log.clone();
-        let stderr = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = kept.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-                let _ = tx.send(format!("{LOG}{line}"));
-            }
-        });
-        Gateway {
-            child,
-            lines,
-            readers: vec![stdout, stderr],
-            log,
-        }
-    }
-
-    /// The stdout lines up to and including the `n`th that `wanted` accepts.
-    fn until(&self, n: usize, wanted: impl Fn(&str) -> bool) -> Vec<String> {
-        let deadline = Instant::now() + WAIT;
-        let mut seen = Vec::new();
-        let mut found = 0;
-        while found < n {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = self.lines.recv_timeout(left) else {
-                panic!(
-                    "{found} of {n} expected lines within {WAIT:?}:\n{}",
-                    seen.join("\n")
-                );
-            };
-            if wanted(&line) {
-                found += 1;
-            }
-            seen.push(line);
-        }
-        seen
-    }
-
-    /// Stops it with SIGINT; returns its stderr and the rest of its stdout,
-    /// once it has stopped cleanly.
-    fn stop(mut self) -> (String, Vec<String>) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let status = self.child.wait().unwrap();
-        for reader in self.readers.drain(..) {
-            reader.join().unwrap();
-        }
-        let log = self.log.lock().unwrap().clone();
-        let rest: Vec<String> = self
-            .lines
-            .try_iter()
-            .filter(|l| !l.starts_with(LOG))
-            .collect();
-        assert!(status.success(), "{status}:\n{log}");
-        assert!(log.contains("stopped cleanly"), "{log}");
-        (log, rest)
-    }
+/// Whether the `ganglion` under test is the runtime-only build.
+fn runtime_only() -> bool {
+    let out = ganglion().arg("--version").output().expect("run ganglion");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).contains("runtime-only")
 }
 
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+/// Precompiles `wasm` for `arch` into `dir`, with this machine's full build
+/// (it compiles for either architecture).
+fn precompile(dir: &Path, wasm: &str, arch: &str) -> PathBuf {
+    let name = Path::new(wasm).file_stem().unwrap().to_string_lossy();
+    let out = dir.join(format!("{name}.{arch}.cwasm"));
+    let compiled = Command::new(env!("CARGO_BIN_EXE_ganglion"))
+        .args(["module", "compile", "--target", arch, wasm, "-o"])
+        .arg(&out)
+        .output()
+        .expect("run ganglion module compile");
+    assert!(compiled.status.success(), "{compiled:?}");
+    out
+}
+
+/// Runs `ganglion run` on `manifest` with `args`, which it must refuse;
+/// returns its stderr.
+fn refused(dir: &Path, manifest: &str, args: &[&str]) -> String {
+    let manifest = ganglion_tests::write_manifest(dir, manifest);
+    let mut child = ganglion()
+        .args(["run", "--flow-every", "0", "--manifest"])
+        .arg(manifest)
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir.join("refused-data"))
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ganglion");
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the gateway did not refuse the deployment within {WAIT:?}");
         }
+        std::thread::sleep(Duration::from_millis(50));
     }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Starts `ganglion run` on `manifest` in `dir`, with `upstream` as its
+/// cloud when given.
+fn start(dir: &Path, manifest: &str, upstream: Option<&Broker>) -> Running {
+    let manifest = ganglion_tests::write_manifest(dir, manifest);
+    let mut cmd = ganglion();
+    cmd.args(["run", "--flow-every", "600", "--device-id", DEVICE])
+        .arg("--manifest")
+        .arg(manifest)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("GANGLION_LOG", "info");
+    if let Some(broker) = upstream {
+        cmd.arg("--upstream").arg(broker.url());
+    }
+    Running::spawn(cmd, WAIT)
 }
 
 fn sha256_hex(path: &str) -> String {
@@ -179,7 +143,7 @@ fn body(line: &str) -> &str {
 fn alerts_are_routed_and_the_components_are_the_bytes_built_here() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = ganglion_tests::demo_manifest(20);
-    let gateway = Gateway::start(dir.path(), &manifest, None);
+    let gateway = start(dir.path(), &manifest, None);
     let alert =
         |l: &str| l.starts_with("→ $upstream ALERT [route alerts-to-cloud] from temp-filter");
     let lines = gateway.until(5, alert);
@@ -237,7 +201,7 @@ async fn a_module_that_traps_is_isolated_from_its_neighbour() {
         toml_path(RELAY),
         broker.url()
     );
-    let gateway = Gateway::start(dir.path(), &manifest, None);
+    let gateway = start(dir.path(), &manifest, None);
     let leaf = leaf(broker.port()).await;
     let from_relay = |l: &str| l.starts_with("→ $upstream [route up] from relay");
     // Probe until ingest has subscribed and the relay forwards.
@@ -331,7 +295,7 @@ async fn what_was_queued_offline_is_delivered_after_a_restart() {
          [routes]\nup = 'FROM /messages/modules/temp-sensor/* INTO $upstream'\n",
         toml_path(TEMP_SENSOR)
     );
-    let gateway = Gateway::start(dir.path(), &offline, None);
+    let gateway = start(dir.path(), &offline, None);
     let queued: Vec<String> = gateway
         .until(N, |l| {
             l.starts_with("→ $upstream [route up] from temp-sensor")
@@ -349,7 +313,7 @@ async fn what_was_queued_offline_is_delivered_after_a_restart() {
     let broker = Broker::start(dir.path()).unwrap();
     let mut received = cloud(broker.port()).await;
     // The next start has a cloud and no sensor: only the queue sends.
-    let gateway = Gateway::start(dir.path(), "", Some(&broker));
+    let gateway = start(dir.path(), "", Some(&broker));
     let mut delivered = Vec::new();
     while delivered.len() < N {
         match tokio::time::timeout(WAIT, received.recv()).await {
@@ -359,4 +323,58 @@ async fn what_was_queued_offline_is_delivered_after_a_restart() {
     }
     gateway.stop();
     assert_eq!(delivered, queued, "delivered in order, each once");
+}
+
+#[test]
+fn precompiled_components_run_and_one_for_another_architecture_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let arch = gateway_arch();
+    let other = if arch == "aarch64" {
+        "x86_64"
+    } else {
+        "aarch64"
+    };
+    let demo = ganglion_tests::demo_manifest(20);
+    let with = |sensor: &Path, filter: &Path| {
+        demo.replace(
+            &toml_path(TEMP_SENSOR),
+            &toml_path(sensor.to_str().unwrap()),
+        )
+        .replace(
+            &toml_path(TEMP_FILTER),
+            &toml_path(filter.to_str().unwrap()),
+        )
+    };
+    let sensor = precompile(dir.path(), TEMP_SENSOR, &arch);
+    let filter = precompile(dir.path(), TEMP_FILTER, &arch);
+    let gateway = start(dir.path(), &with(&sensor, &filter), None);
+    let alert =
+        |l: &str| l.starts_with("→ $upstream ALERT [route alerts-to-cloud] from temp-filter");
+    gateway.until(3, alert);
+    gateway.stop();
+    let compiled = dir.path().join("data").join("compiled");
+    let entries = std::fs::read_dir(&compiled).map_or(0, Iterator::count);
+    assert_eq!(entries, 0, "the gateway compiled nothing");
+
+    let foreign = precompile(dir.path(), TEMP_FILTER, other);
+    let log = refused(dir.path(), &with(&sensor, &foreign), &[]);
+    assert!(
+        log.contains("module `temp-filter`")
+            && log.contains(&format!("compiled for architecture '{other}'"))
+            && log.contains(&format!("ganglion module compile --target {arch}")),
+        "{log}"
+    );
+    if runtime_only() {
+        let log = refused(dir.path(), &demo, &[]);
+        assert!(
+            log.contains("runtime-only build (no compiler)"),
+            "a .wasm needs a compiler: {log}"
+        );
+        let precompiled = with(&sensor, &filter);
+        let log = refused(dir.path(), &precompiled, &["--pool-memory-mib", "128"]);
+        assert!(
+            log.contains("memory slots are 64 MiB"),
+            "the slots are fixed: {log}"
+        );
+    }
 }

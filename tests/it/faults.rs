@@ -7,7 +7,7 @@
 //! dropped, while its neighbours fail.
 
 use crate::lifecycle::{deploy, module, to};
-use crate::support::{body, collect_until};
+use crate::support::{body, collect_until, start_all};
 use ganglion::Gateway;
 use ganglion::metrics::{ExitReason, ModuleStatus};
 use ganglion_tests::artifacts::{RELAY, TRAPPER};
@@ -77,12 +77,7 @@ async fn deep_recursion_and_traps_on_every_message_leave_the_module_beside_them_
             ("relay", RELAY, "queue-length = 1024"),
         ],
     );
-    let mut gw = Gateway::start(&m, &dir.path().join("data")).await.unwrap();
-    assert!(
-        gw.failed_to_start().is_empty(),
-        "{:?}",
-        gw.failed_to_start()
-    );
+    let mut gw = start_all(&m, dir.path()).await;
     let mut up = gw.subscribe_upstream();
     gw.inject("dev", to("deep", "recurse")).await.unwrap();
     const N: usize = 500;

@@ -4,7 +4,7 @@
 //! working. These run in real time: the epoch ticker is a real clock.
 
 use crate::lifecycle::{deploy, module, to};
-use crate::support::{body, collect_until};
+use crate::support::{body, collect_until, start_all};
 use ganglion::Gateway;
 use ganglion::metrics::{ExitReason, ModuleStatus};
 use ganglion::runtime::EPOCH_TICK;
@@ -127,12 +127,7 @@ async fn memory_growth_past_the_limit_is_refused_reported_and_restarted() {
             ("relay", RELAY, ""),
         ],
     );
-    let mut gw = Gateway::start(&m, &dir.path().join("data")).await.unwrap();
-    assert!(
-        gw.failed_to_start().is_empty(),
-        "{:?}",
-        gw.failed_to_start()
-    );
+    let mut gw = start_all(&m, dir.path()).await;
     let mut up = gw.subscribe_upstream();
     // A growth that fits is granted; one past the limit is refused, and a module
     // that checks its allocation carries on.

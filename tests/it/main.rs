@@ -20,6 +20,7 @@ mod maintenance;
 mod manifest;
 mod ml;
 mod operator;
+mod precompiled;
 mod push;
 mod routing;
 mod sandbox;

@@ -1,7 +1,7 @@
 //! Messages flow through routes between real modules, and a trapping module is
 //! isolated from the rest.
 
-use crate::support::{body, collect_until, drain_for, manifest};
+use crate::support::{body, collect_until, drain_for, manifest, start_all};
 use ganglion::Gateway;
 use ganglion::message::{new_message, property};
 use ganglion::metrics::ModuleStatus;
@@ -29,12 +29,7 @@ async fn a_message_from_module_a_reaches_module_b_through_a_route() {
             ("b-up", "FROM /messages/modules/b/* INTO $upstream"),
         ],
     );
-    let mut gw = Gateway::start(&m, &dir.path().join("data")).await.unwrap();
-    assert!(
-        gw.failed_to_start().is_empty(),
-        "{:?}",
-        gw.failed_to_start()
-    );
+    let mut gw = start_all(&m, dir.path()).await;
     let mut up = gw.subscribe_upstream();
     gw.inject("dev-1", new_message(b"hello".to_vec()))
         .await

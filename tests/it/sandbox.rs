@@ -2,8 +2,7 @@
 //! network unless its manifest grants them, and never the network in this
 //! version. The `sandbox-probe` module tries each and reports the outcome.
 
-use crate::support::collect_until;
-use ganglion::Gateway;
+use crate::support::{collect_until, start_all};
 use ganglion::Manifest;
 use ganglion::harness::{HarnessError, ModuleHarness};
 use ganglion::message::new_message;
@@ -356,12 +355,7 @@ async fn a_deployed_module_gets_the_grants_of_its_manifest() {
         ),
     )
     .unwrap();
-    let mut gw = Gateway::start(&m, &dir.path().join("data")).await.unwrap();
-    assert!(
-        gw.failed_to_start().is_empty(),
-        "{:?}",
-        gw.failed_to_start()
-    );
+    let mut gw = start_all(&m, dir.path()).await;
     let mut up = gw.subscribe_upstream();
     for request in [
         json!({"op": "write", "path": "/out/deployed.txt", "text": "yes"}),

@@ -35,6 +35,20 @@ pub fn manifest(dir: &Path, modules: &[ModuleDef<'_>], routes: &[(&str, &str)]) 
     Manifest::load(&path).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
+/// Starts a gateway on `m` with its data in `dir/data`, and checks that
+/// every module started.
+pub async fn start_all(m: &Manifest, dir: &Path) -> ganglion::Gateway {
+    let gw = ganglion::Gateway::start(m, &dir.join("data"))
+        .await
+        .unwrap();
+    assert!(
+        gw.failed_to_start().is_empty(),
+        "{:?}",
+        gw.failed_to_start()
+    );
+    gw
+}
+
 /// Receives `$upstream` messages until `done` says so, or fails after `within`.
 pub async fn collect_until(
     rx: &mut broadcast::Receiver<UpstreamMessage>,

@@ -1,7 +1,9 @@
 //! Test support: the paths of the guest components that `build.rs` built,
-//! helpers to write manifests for them, and a real mosquitto broker.
+//! helpers to write manifests for them, a real mosquitto broker, and a
+//! `ganglion` process read line by line.
 
 pub mod broker;
+pub mod process;
 
 use std::path::Path;
 

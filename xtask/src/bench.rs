@@ -143,7 +143,9 @@ fn write_report(
     run: &BTreeMap<String, String>,
 ) -> Result<()> {
     let tables = report::collect(results, criterion)?;
-    let values: BTreeMap<&str, String> = run.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let mut values: BTreeMap<&str, String> =
+        run.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    values.insert("sizes", sizes(root));
     let template = std::fs::read_to_string(root.join("benches").join("report.md"))
         .context("reading benches/report.md")?;
     let (text, goals) = report::fill(&template, &tables, &values)?;
@@ -153,6 +155,16 @@ fn write_report(
         println!("  {g}");
     }
     Ok(())
+}
+
+/// The table `cargo xtask sizes` wrote last, or what to run for it (it
+/// builds three more release binaries, so a benchmark run does not).
+fn sizes(root: &Path) -> String {
+    let path = root.join("target").join(crate::cross::SIZES_FILE);
+    std::fs::read_to_string(path).unwrap_or_else(|_| {
+        "_Not measured here: `cargo xtask sizes` builds the four binaries and measures them._\n"
+            .to_string()
+    })
 }
 
 fn timing_lines(built: f64, timings: &[(String, f64)], started: Instant) -> String {
@@ -232,7 +244,8 @@ fn machine(root: &Path, load_before: &str) -> Result<String> {
     ))
 }
 
-fn output(cmd: &mut std::process::Command) -> Result<String> {
+/// What `cmd` printed, trimmed; an error unless it succeeded.
+pub(crate) fn output(cmd: &mut std::process::Command) -> Result<String> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
         bail!("{cmd:?} failed");

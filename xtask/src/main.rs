@@ -4,14 +4,19 @@
 //!   modules and runs `ganglion run` on `demo/deployment.toml` (no broker needed),
 //!   or with `--scenario maintenance` on `demo/maintenance.toml` (a fan wearing
 //!   out: windows, models, drift, a purchase order).
-//! - `test`: installs what the tests need, checks formatting and lints, and runs
-//!   every test. `.ci/run` calls it.
+//! - `test`: installs what the tests need, checks formatting and lints (the
+//!   runtime-only build's too), and runs every test. `.ci/run` calls it.
 //! - `modules`: builds the guest modules to components under `target/guests/`.
 //! - `cross`: builds `ganglion` for aarch64 Linux (Raspberry Pi 3/4/5) with
 //!   Debian's cross gcc; `--demo` then runs the demo under qemu-user (see
 //!   `cross.rs`).
-//! - `test-cross`: builds that binary and runs the process-level subset of the
-//!   tests against it under qemu-user. `.ci/run` calls it after `test`.
+//! - `cross --runtime-only`: the aarch64 build without a compiler, which loads
+//!   only precompiled components (`ganglion module compile`).
+//! - `test-cross`: builds both aarch64 binaries and runs the process-level
+//!   subset of the tests against them under qemu-user. `.ci/run` calls it
+//!   after `test`.
+//! - `sizes`: builds the full and runtime-only release binaries for x86-64
+//!   and aarch64 and writes their stripped sizes for `BENCHMARKS.md`.
 //! - `bench`: builds everything once in release, runs every benchmark in
 //!   `benches/` and rewrites `BENCHMARKS.md` (see `bench.rs`).
 //! - `train`: trains the fan-health ONNX models into `ml/models/` (see `train.rs`).
@@ -38,9 +43,10 @@ fn main() -> Result<()> {
         Some("train") => train::train(&root),
         Some("cross") => cross::cross(&root, &args[1..]),
         Some("test-cross") => cross::test_cross(&root),
+        Some("sizes") => cross::sizes(&root),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo [--release] [--scenario alerts|maintenance] | test | modules | bench [NAME ...] | train | cross [--demo] | test-cross>"
+                "usage: cargo xtask <demo [--release] [--scenario alerts|maintenance] | test | modules | bench [NAME ...] | train | cross [--demo] [--runtime-only] | test-cross | sizes>"
             );
             bail!("unknown or missing command: {:?}", args.first());
         }
@@ -261,6 +267,19 @@ fn test(root: &Path) -> Result<()> {
         "clippy",
         "--workspace",
         "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    // The runtime-only build (no compiler) is linted too: its `cfg`s are
+    // code no other command here compiles for this machine.
+    run(cargo().current_dir(root).args([
+        "clippy",
+        "-p",
+        "ganglion-host",
+        "--no-default-features",
+        "--lib",
+        "--bins",
         "--",
         "-D",
         "warnings",

@@ -17,6 +17,16 @@
 //!   kernel): when the pool's reservation would take more than half of the
 //!   address space the process may still map, or when the engine cannot
 //!   reserve the pool.
+//!
+//! Compiled code checks memory bounds against the reservation and guard it
+//! was compiled for, so an engine loads only code compiled for its own. A
+//! gateway with a compiler compiles for whatever its allocation is. A
+//! precompiled artifact (`ganglion module compile`) is built for one fixed
+//! geometry, [`PRECOMPILED_MEMORY_RESERVATION`] with a [`MEMORY_GUARD`]: the
+//! default pool's, so a full gateway with the default pool loads it too. The
+//! runtime-only build (no `compiler` feature) uses that geometry and no
+//! other: its pool's memory slots are fixed at that size, and on demand each
+//! memory reserves that much and moves when it grows past it.
 
 use super::DEFAULT_MEMORY_BYTES;
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -31,7 +41,12 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
 const TABLES_PER_COMPONENT: u32 = 4;
 /// The guard after each linear-memory slot (bounds are checked explicitly
 /// whenever the slot is smaller than 4 GiB).
-const MEMORY_GUARD: u64 = 2 * 1024 * 1024;
+pub const MEMORY_GUARD: u64 = 2 * 1024 * 1024;
+/// The linear-memory reservation precompiled artifacts are compiled for,
+/// and the only one the runtime-only build uses: the default memory slot.
+pub const PRECOMPILED_MEMORY_RESERVATION: usize = DEFAULT_MEMORY_BYTES;
+/// What an on-demand memory reserves beyond its size when it grows.
+const GROWTH_RESERVATION: u64 = 1024 * 1024;
 /// Each call runs on a fiber stack of this size (wasm's own stack limit,
 /// 512 KiB by default, plus room for the host's frames).
 const ASYNC_STACK: usize = 2 * 1024 * 1024;
@@ -53,12 +68,19 @@ pub struct PoolSize {
 
 impl PoolSize {
     /// A pool for `modules` modules whose largest memory limit is
-    /// `largest_memory` bytes.
+    /// `largest_memory` bytes. Without a compiler, the memory slots are
+    /// [`PRECOMPILED_MEMORY_RESERVATION`] whatever the limits: a module
+    /// asking more does not fit the pool.
     pub fn for_limits(modules: usize, largest_memory: usize) -> PoolSize {
         let wanted = u32::try_from(modules.saturating_mul(2).saturating_add(2)).unwrap_or(u32::MAX);
+        let memory_bytes = if super::COMPILER {
+            largest_memory.max(DEFAULT_MEMORY_BYTES)
+        } else {
+            PRECOMPILED_MEMORY_RESERVATION
+        };
         PoolSize {
             instances: wanted.max(DEFAULT_POOL_INSTANCES),
-            memory_bytes: largest_memory.max(DEFAULT_MEMORY_BYTES),
+            memory_bytes,
         }
     }
 
@@ -102,6 +124,17 @@ impl std::fmt::Display for PoolSize {
     }
 }
 
+/// Sets `config` up for the memory geometry of precompiled artifacts, with
+/// memories allocated on demand: what `ganglion module compile` compiles
+/// for, and what the runtime-only build uses when it has no pool.
+pub(super) fn configure_precompiled(config: &mut Config) {
+    config
+        .memory_reservation(PRECOMPILED_MEMORY_RESERVATION as u64)
+        .memory_reservation_for_growth(GROWTH_RESERVATION)
+        .memory_guard_size(MEMORY_GUARD)
+        .async_stack_size(ASYNC_STACK);
+}
+
 /// How instances are allocated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Allocation {
@@ -117,13 +150,14 @@ impl Allocation {
     pub(super) fn configure(&self, config: &mut Config) {
         match self {
             Allocation::Pooling(size) => size.configure(config),
+            Allocation::OnDemand(_) if !super::COMPILER => configure_precompiled(config),
             Allocation::OnDemand(why) if why == DEFAULT_ON_DEMAND => {}
             Allocation::OnDemand(_) => {
                 // Reserve only what is used plus room to grow, not 4 GiB per
                 // memory: this is the mode for short address spaces.
                 config
                     .memory_reservation(0)
-                    .memory_reservation_for_growth(1024 * 1024)
+                    .memory_reservation_for_growth(GROWTH_RESERVATION)
                     .memory_guard_size(0)
                     .async_stack_size(ASYNC_STACK);
             }

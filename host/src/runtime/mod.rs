@@ -8,21 +8,37 @@
 //! a thread of its own, not a task: guests that spin on every worker of the
 //! executor would otherwise starve the clock that is meant to stop them. Memory
 //! is bounded per store by a resource limiter.
+//!
+//! With the `compiler` feature (the default) the runtime compiles `.wasm`
+//! components itself and keeps the machine code in its [`cache`]. Without it
+//! (the runtime-only build) it loads only components precompiled for its
+//! target ([`precompile`], `ganglion module compile`), and refuses one built
+//! for another architecture, engine or memory geometry with wasmtime's
+//! reason (see [`alloc`] for the geometry).
 
 pub mod alloc;
 pub mod bindings;
 pub mod cache;
+#[cfg(feature = "compiler")]
+mod compile;
 pub mod grants;
 mod instance;
 mod state;
 pub mod storage;
 mod timers;
+#[cfg(feature = "compiler")]
 mod trim;
 pub mod twin;
 
+#[cfg(feature = "compiler")]
+pub use compile::{PrecompileError, precompile, target_triple};
 pub use instance::{CallOutcome, DeadlineExceeded, Fault, Instance, MethodCall};
 pub use state::{MAX_SENDS_PER_CALL, ModuleState};
 pub use timers::{MAX_TIMERS, MIN_TIMER_INTERVAL_MS};
+
+/// Whether this build has a compiler (the `compiler` feature): without one,
+/// only precompiled components load.
+pub const COMPILER: bool = cfg!(feature = "compiler");
 
 use crate::message::IdGenerator;
 use alloc::Allocation;
@@ -79,7 +95,7 @@ pub enum LoadError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The bytes are not a WebAssembly component.
+    /// The bytes are neither a WebAssembly component nor a precompiled one.
     #[error("module `{module}`: not a WebAssembly component: {reason}")]
     NotAComponent {
         /// The module's name.
@@ -99,7 +115,7 @@ pub enum LoadError {
     },
     /// The module's memory limit is larger than the instance pool's slots.
     #[error(
-        "module `{module}`: memory-mib = {asked} is over this gateway's instance pool ({allocation}); lower it, or start the gateway with a larger `--pool-memory-mib`"
+        "module `{module}`: memory-mib = {asked} is over this gateway's instance pool ({allocation}); lower it, or start the gateway with {}", if COMPILER { "a larger `--pool-memory-mib`" } else { "`--no-pool` (this runtime-only build's memory slots have the fixed size precompiled modules are built for)" }
     )]
     OverPool {
         /// The module's name.
@@ -118,6 +134,28 @@ pub enum LoadError {
         modules: usize,
         /// The allocation in use.
         allocation: String,
+    },
+    /// A `.wasm` component, and this build has no compiler.
+    #[error(
+        "module `{module}`: this gateway is a runtime-only build (no compiler) and loads only precompiled components; precompile it with `ganglion module compile --target {arch} FILE` and deploy the .cwasm file",
+        arch = std::env::consts::ARCH
+    )]
+    NoCompiler {
+        /// The module's name.
+        module: String,
+    },
+    /// A precompiled component that this gateway's engine cannot load: built
+    /// for another architecture, wasmtime version or memory geometry, or
+    /// damaged.
+    #[error(
+        "module `{module}`: the precompiled component does not fit this gateway ({reason}); precompile its .wasm for this gateway with `ganglion module compile --target {arch} FILE`",
+        arch = std::env::consts::ARCH
+    )]
+    WrongEngine {
+        /// The module's name.
+        module: String,
+        /// wasmtime's reason.
+        reason: String,
     },
     /// The component does not compile.
     #[error("module `{module}`: the component does not compile: {reason}")]
@@ -180,6 +218,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<ModuleState>,
     ids: Arc<IdGenerator>,
+    #[cfg(feature = "compiler")]
     cache: Option<cache::CompileCache>,
     /// When set, only artifacts signed by one of these keys are loaded.
     trusted: Option<Vec<ed25519_dalek::VerifyingKey>>,
@@ -193,6 +232,16 @@ pub struct Runtime {
 
 const WASM_MAGIC: &[u8] = b"\0asm";
 const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
+
+/// Where bytes to load came from: precompiled machine code is trusted from
+/// the operator's own files, and from a push only when it is signed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A file named by the deployment.
+    File,
+    /// Pushed through the broker.
+    Pushed,
+}
 
 fn error_chain(e: &wasmtime::Error) -> String {
     format!("{e:#}")
@@ -222,13 +271,15 @@ impl Default for RuntimeOptions<'_> {
     }
 }
 
-/// The engine settings every allocation shares.
+/// The engine settings every allocation shares (and precompiling for
+/// another gateway).
 fn base_config() -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true);
     config
 }
 
+#[cfg(feature = "compiler")]
 fn open_cache(dir: &Path) -> Result<cache::CompileCache, RuntimeError> {
     cache::CompileCache::open(dir).map_err(|e| {
         RuntimeError(format!(
@@ -274,7 +325,10 @@ impl Runtime {
             }
             Err(e) => return Err(RuntimeError(error_chain(&e))),
         };
+        #[cfg_attr(not(feature = "compiler"), allow(unused_mut))]
         let mut runtime = Runtime::with_engine(engine, allocation)?;
+        // Without a compiler there is nothing to cache.
+        #[cfg(feature = "compiler")]
         if let Some(dir) = options.cache {
             runtime.cache = Some(open_cache(dir)?);
         }
@@ -291,6 +345,7 @@ impl Runtime {
             engine,
             linker,
             ids: Arc::new(IdGenerator::new()),
+            #[cfg(feature = "compiler")]
             cache: None,
             trusted: None,
             allocation,
@@ -300,6 +355,7 @@ impl Runtime {
 
     /// [`Runtime::new`], keeping compiled components in `dir` (see
     /// [`cache`]).
+    #[cfg(feature = "compiler")]
     pub fn with_cache(dir: &Path) -> Result<Self, RuntimeError> {
         let mut runtime = Runtime::new()?;
         runtime.cache = Some(open_cache(dir)?);
@@ -361,7 +417,7 @@ impl Runtime {
                 reason: e.to_string(),
             })?;
         }
-        self.load_bytes(module, &bytes)
+        self.load(module, &bytes, Origin::File)
     }
 
     /// Loads an artifact that arrived by other means than a file (pushed
@@ -376,7 +432,7 @@ impl Runtime {
         signature: Option<&str>,
     ) -> Result<LoadedComponent, LoadError> {
         self.check_signature(module, name, bytes, signature)?;
-        self.load_bytes(module, bytes)
+        self.load(module, bytes, Origin::Pushed)
     }
 
     /// With trusted keys set, checks `signature` (the signature file's text)
@@ -399,21 +455,21 @@ impl Runtime {
         })
     }
 
-    /// Compiles `bytes` for module `module` and checks it against the world.
+    /// Loads `bytes`, a component or a precompiled one, for module `module`
+    /// and checks it against the world, as from a file of the deployment.
     pub fn load_bytes(&self, module: &str, bytes: &[u8]) -> Result<LoadedComponent, LoadError> {
-        let not_component = |reason: &str| LoadError::NotAComponent {
-            module: module.to_string(),
-            reason: reason.to_string(),
-        };
-        if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
-            return Err(not_component(
-                "the file does not start with the WebAssembly magic bytes",
-            ));
-        }
-        if bytes[4..8] == CORE_MODULE_VERSION {
-            return Err(not_component(
-                "it is a core WebAssembly module; build it with `--target wasm32-wasip2` to get a component",
-            ));
+        self.load(module, bytes, Origin::File)
+    }
+
+    fn load(
+        &self,
+        module: &str,
+        bytes: &[u8],
+        origin: Origin,
+    ) -> Result<LoadedComponent, LoadError> {
+        let precompiled = is_precompiled(bytes);
+        if !precompiled {
+            check_component(module, bytes)?;
         }
         let digest = cache::digest(bytes);
         if let Some(pre) = self.shared(&digest) {
@@ -423,21 +479,10 @@ impl Runtime {
                 from_cache: true,
             });
         }
-        let cached = self
-            .cache
-            .as_ref()
-            .and_then(|c| c.get(&self.engine, &digest));
-        let from_cache = cached.is_some();
-        let component = match cached {
-            Some(component) => component,
-            None => {
-                let compiled = Component::new(&self.engine, bytes);
-                trim::release_freed_memory();
-                compiled.map_err(|e| LoadError::Compile {
-                    module: module.to_string(),
-                    reason: error_chain(&e),
-                })?
-            }
+        let (component, from_cache) = if precompiled {
+            (self.deserialize(module, bytes, origin)?, true)
+        } else {
+            self.compile(module, &digest, bytes)?
         };
         let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld {
             module: module.to_string(),
@@ -450,6 +495,7 @@ impl Runtime {
         let pre = ModulePre::new(instance_pre).map_err(wrong_world)?;
         // Cached only once it fits the world: a refused component leaves
         // nothing on disk.
+        #[cfg(feature = "compiler")]
         if !from_cache && let Some(c) = &self.cache {
             c.put(&self.engine, &digest, pre.instance_pre().component());
         }
@@ -460,6 +506,74 @@ impl Runtime {
             pre,
             digest,
             from_cache,
+        })
+    }
+
+    /// The machine code of a `.wasm` component: from the cache, or compiled
+    /// now; and whether it came from the cache.
+    #[cfg(feature = "compiler")]
+    fn compile(
+        &self,
+        module: &str,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<(Component, bool), LoadError> {
+        if let Some(cached) = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.get(&self.engine, digest))
+        {
+            return Ok((cached, true));
+        }
+        let compiled = Component::new(&self.engine, bytes);
+        trim::release_freed_memory();
+        let component = compiled.map_err(|e| LoadError::Compile {
+            module: module.to_string(),
+            reason: error_chain(&e),
+        })?;
+        Ok((component, false))
+    }
+
+    /// Without a compiler, a `.wasm` component does not load.
+    #[cfg(not(feature = "compiler"))]
+    fn compile(
+        &self,
+        module: &str,
+        _digest: &str,
+        _bytes: &[u8],
+    ) -> Result<(Component, bool), LoadError> {
+        Err(LoadError::NoCompiler {
+            module: module.to_string(),
+        })
+    }
+
+    /// Loads a precompiled component's machine code, once wasmtime has
+    /// checked that it was built for this engine: its architecture, its
+    /// wasmtime version, its settings and memory geometry.
+    fn deserialize(
+        &self,
+        module: &str,
+        bytes: &[u8],
+        origin: Origin,
+    ) -> Result<Component, LoadError> {
+        if origin == Origin::Pushed && self.trusted.is_none() {
+            return Err(LoadError::Untrusted {
+                module: module.to_string(),
+                reason: "a pushed precompiled component is machine code, which the sandbox cannot check; this gateway accepts one only when it runs signed artifacts (`ganglion run --trusted-keys DIR`)".to_string(),
+            });
+        }
+        // SAFETY: `deserialize` trusts the bytes to be what wasmtime's
+        // compiler wrote, since they are run as machine code. They come
+        // from a file the operator put in the deployment (with trusted keys
+        // set, signed by one of them), or from a push, which is loaded only
+        // signed by a trusted key (checked above and in `load_artifact`).
+        // wasmtime itself refuses
+        // a file not made for this engine.
+        #[allow(unsafe_code)]
+        let loaded = unsafe { Component::deserialize(&self.engine, bytes) };
+        loaded.map_err(|e| LoadError::WrongEngine {
+            module: module.to_string(),
+            reason: error_chain(&e),
         })
     }
 
@@ -527,6 +641,40 @@ impl Runtime {
             thread: Some(thread),
         })
     }
+}
+
+/// Whether `bytes` are a component precompiled by wasmtime (an ELF file
+/// with wasmtime's sections), rather than a `.wasm` component.
+pub fn is_precompiled(bytes: &[u8]) -> bool {
+    matches!(
+        Engine::detect_precompiled(bytes),
+        Some(wasmtime::Precompiled::Component)
+    )
+}
+
+/// Checks that `bytes` look like a WebAssembly component (not a core
+/// module, not something else), for module `module`.
+fn check_component(module: &str, bytes: &[u8]) -> Result<(), LoadError> {
+    let not_component = |reason: &str| LoadError::NotAComponent {
+        module: module.to_string(),
+        reason: reason.to_string(),
+    };
+    if Engine::detect_precompiled(bytes) == Some(wasmtime::Precompiled::Module) {
+        return Err(not_component(
+            "it is a precompiled core module; precompile the component (`ganglion module compile`)",
+        ));
+    }
+    if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
+        return Err(not_component(
+            "the file starts neither with the WebAssembly magic bytes nor as a precompiled component",
+        ));
+    }
+    if bytes[4..8] == CORE_MODULE_VERSION {
+        return Err(not_component(
+            "it is a core WebAssembly module; build it with `--target wasm32-wasip2` to get a component",
+        ));
+    }
+    Ok(())
 }
 
 /// Advances `engine`'s epoch every [`EPOCH_TICK`], on a fixed schedule that

@@ -6,6 +6,9 @@
 //!   against a sample message.
 //! - `ganglion manifest import deployment.json` converts an Azure IoT Edge
 //!   deployment manifest.
+//! - `ganglion module compile --target aarch64 FILE` precompiles a module for
+//!   a gateway of that architecture (the runtime-only build loads nothing
+//!   else); `module sign` and `module push` sign and send artifacts.
 //! - `ganglion twin get|set`, `invoke`, `status`, `monitor` and `deploy`
 //!   drive a gateway through the cloud broker (see `docs/protocol.md`).
 
@@ -21,10 +24,17 @@ use ganglion::manifest::import::import_azure;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// The version, and whether this is the runtime-only build.
+const VERSION: &str = if ganglion::runtime::COMPILER {
+    env!("CARGO_PKG_VERSION")
+} else {
+    concat!(env!("CARGO_PKG_VERSION"), " (runtime-only: no compiler)")
+};
+
 #[derive(Parser)]
 #[command(
     name = "ganglion",
-    version,
+    version = VERSION,
     about = "A WebAssembly module host for IoT gateways"
 )]
 struct Cli {

@@ -6,7 +6,7 @@ use crate::flow;
 use anyhow::{Context, Result};
 use clap::Args;
 use ganglion::manifest::DEFAULT_DEVICE_ID;
-use ganglion::runtime::alloc::AllocationChoice;
+use ganglion::runtime::alloc::{AllocationChoice, PRECOMPILED_MEMORY_RESERVATION};
 use ganglion::uplink::UplinkConfig;
 use ganglion::uplink::tls::ClientCert;
 use ganglion::{Gateway, GatewayOptions, Manifest};
@@ -141,6 +141,15 @@ async fn serve(args: &RunArgs) -> Result<()> {
         .to_path_buf();
     options.watch = Some(manifest_path.to_path_buf());
     options.trusted_keys = args.trusted_keys.clone();
+    if let Some(mib) = args.pool_memory_mib
+        && !ganglion::runtime::COMPILER
+        && mib as usize * 1024 * 1024 != PRECOMPILED_MEMORY_RESERVATION
+    {
+        anyhow::bail!(
+            "--pool-memory-mib {mib}: this runtime-only build's memory slots are {} MiB, the size precompiled modules are built for; a module that needs more memory runs with --no-pool",
+            PRECOMPILED_MEMORY_RESERVATION / (1024 * 1024)
+        );
+    }
     options.allocation = if args.no_pool {
         AllocationChoice::OnDemand
     } else if args.pool_instances.is_some() || args.pool_memory_mib.is_some() {
