@@ -149,10 +149,15 @@ async fn pushed_machine_code_is_accepted_only_signed_by_a_trusted_key() {
     let here = compiled(dir.path(), RELAY, std::env::consts::ARCH);
     let bytes = std::fs::read(&here).unwrap();
     let name = ganglion::runtime::cache::digest(&bytes);
-    let err = default_pool()
+    let rt = default_pool();
+    // The operator's own file loads; the same bytes pushed unsigned do not,
+    // even while a module holds that file's machine code.
+    let held = rt.load_file("relay", &here).unwrap();
+    let err = rt
         .load_artifact("relay", &name, &bytes, None)
         .err()
         .unwrap();
+    drop(held);
     assert!(matches!(err, LoadError::Untrusted { .. }), "{err}");
     assert!(
         err.to_string().contains("machine code") && err.to_string().contains("--trusted-keys"),

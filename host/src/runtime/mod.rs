@@ -148,7 +148,7 @@ pub enum LoadError {
     /// for another architecture, wasmtime version or memory geometry, or
     /// damaged.
     #[error(
-        "module `{module}`: the precompiled component does not fit this gateway ({reason}); precompile its .wasm for this gateway with `ganglion module compile --target {arch} FILE`",
+        "module `{module}`: the precompiled component does not fit this gateway ({reason}); precompile its .wasm for this gateway with `ganglion module compile --target {arch} FILE`, by this version of ganglion",
         arch = std::env::consts::ARCH
     )]
     WrongEngine {
@@ -470,6 +470,11 @@ impl Runtime {
         let precompiled = is_precompiled(bytes);
         if !precompiled {
             check_component(module, bytes)?;
+        } else if origin == Origin::Pushed && self.trusted.is_none() {
+            return Err(LoadError::Untrusted {
+                module: module.to_string(),
+                reason: "a pushed precompiled component is machine code, which the sandbox cannot check; this gateway accepts one only when it runs signed artifacts (`ganglion run --trusted-keys DIR`)".to_string(),
+            });
         }
         let digest = cache::digest(bytes);
         if let Some(pre) = self.shared(&digest) {
@@ -480,7 +485,7 @@ impl Runtime {
             });
         }
         let (component, from_cache) = if precompiled {
-            (self.deserialize(module, bytes, origin)?, true)
+            (self.deserialize(module, bytes)?, true)
         } else {
             self.compile(module, &digest, bytes)?
         };
@@ -550,25 +555,13 @@ impl Runtime {
     /// Loads a precompiled component's machine code, once wasmtime has
     /// checked that it was built for this engine: its architecture, its
     /// wasmtime version, its settings and memory geometry.
-    fn deserialize(
-        &self,
-        module: &str,
-        bytes: &[u8],
-        origin: Origin,
-    ) -> Result<Component, LoadError> {
-        if origin == Origin::Pushed && self.trusted.is_none() {
-            return Err(LoadError::Untrusted {
-                module: module.to_string(),
-                reason: "a pushed precompiled component is machine code, which the sandbox cannot check; this gateway accepts one only when it runs signed artifacts (`ganglion run --trusted-keys DIR`)".to_string(),
-            });
-        }
+    fn deserialize(&self, module: &str, bytes: &[u8]) -> Result<Component, LoadError> {
         // SAFETY: `deserialize` trusts the bytes to be what wasmtime's
         // compiler wrote, since they are run as machine code. They come
         // from a file the operator put in the deployment (with trusted keys
         // set, signed by one of them), or from a push, which is loaded only
-        // signed by a trusted key (checked above and in `load_artifact`).
-        // wasmtime itself refuses
-        // a file not made for this engine.
+        // signed by a trusted key (checked in `load` and `load_artifact`).
+        // wasmtime itself refuses a file not made for this engine.
         #[allow(unsafe_code)]
         let loaded = unsafe { Component::deserialize(&self.engine, bytes) };
         loaded.map_err(|e| LoadError::WrongEngine {
