@@ -412,11 +412,7 @@ impl Gateway {
             });
         }
         stamp_from_device(&mut message, device, &self.ids);
-        let envelope = Envelope {
-            from: Producer::Device(device.to_string()),
-            message,
-            receipt: None,
-        };
+        let envelope = Envelope::new(Producer::Device(device.to_string()), message, None);
         let ingress = self.ingress.as_ref().ok_or(GatewayError::ShuttingDown)?;
         ingress
             .send(envelope)

@@ -4,19 +4,22 @@
 //! the message's `$connectionDeviceId`.
 //!
 //! A leaf's QoS 1 message is acknowledged to the broker only once every copy is
-//! safe (in a module's input queue, or flushed into the `$upstream` queue). The
-//! session is persistent, so whatever the gateway had not acknowledged when it
-//! stopped or crashed, the broker delivers again when it comes back.
+//! safe: flushed into the `$upstream` queue, or handled by the module it was
+//! routed to with everything that call sent safe in turn (see
+//! [`crate::receipt`]). The session is persistent, so whatever the gateway had
+//! not acknowledged when it stopped or crashed, the broker delivers again when
+//! it comes back.
 //!
-//! A message that a full module queue refused is routed again after a short
-//! pause, and newer ones wait behind it meanwhile (the broker would resend
-//! it only on a new connection, with every unacknowledged message behind
-//! it). A message with several routes is
-//! routed again to all of them, so a route that had taken it gets it twice,
-//! as it would from a broker's redelivery.
+//! A message that a full queue refused is routed again after a short pause,
+//! and newer ones wait behind it meanwhile (the broker would resend it only on
+//! a new connection, with every unacknowledged message behind it). It goes
+//! again, with the same message id, only to the sinks that refused it (or
+//! whose chain of modules refused what it led to), so a route that took it
+//! does not get it twice.
 
 use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, new_message, stamp_from_device};
-use crate::receipt::Receipt;
+use crate::receipt::{Outcome, Receipt};
+use crate::route::Sink;
 use crate::router::{Envelope, Producer};
 use crate::uplink::backoff::{self, Backoff};
 use rumqttc::v5::mqttbytes::QoS;
@@ -119,19 +122,34 @@ fn to_message(p: &Publish, device: &str, ids: &IdGenerator) -> Message {
 
 /// A leaf's QoS 1 publish waiting for its acknowledgement.
 struct Pending {
+    /// What the acknowledgement answers.
     publish: Publish,
+    /// The message made from it once, so that it keeps its id when it is
+    /// routed again; `None` when no topic filter selects it.
+    message: Option<Message>,
     state: State,
 }
 
 /// Where a pending publish is.
 enum State {
     /// Not routed (yet, or again): it arrived, or was refused, while
-    /// routing was held back.
-    Unrouted,
+    /// routing was held back. When refused, only these sinks (`None`: every
+    /// sink) take it again.
+    Unrouted(Option<Vec<Sink>>),
     /// Routed; its receipt's outcome arrives here.
-    Routed(oneshot::Receiver<bool>),
+    Routed(oneshot::Receiver<Outcome>),
     /// Safe: it may be acknowledged once the ones before it are.
     Safe,
+}
+
+/// What a refused publish is routed again to; a receipt dropped unsettled
+/// (the gateway stopping) counts as refused by every sink.
+fn again(outcome: Result<Outcome, oneshot::error::RecvError>) -> Option<Option<Vec<Sink>>> {
+    match outcome {
+        Ok(Outcome::Safe) => None,
+        Ok(Outcome::RefusedBy(sinks)) => Some(Some(sinks)),
+        Ok(Outcome::RefusedAll) | Err(_) => Some(None),
+    }
 }
 
 /// The first pause before refused leaf messages are routed again.
@@ -149,74 +167,84 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// Resolves when the oldest pending publish has its outcome (`true`: safe).
-/// An unrouted one has none until it is routed.
-async fn oldest_outcome(pending: &mut VecDeque<Pending>) -> bool {
+/// Resolves when the oldest pending publish has its outcome. An unrouted
+/// one has none until it is routed.
+async fn oldest_outcome(pending: &mut VecDeque<Pending>) -> Outcome {
     match pending.front_mut().map(|p| &mut p.state) {
-        Some(State::Routed(safe)) => safe.await.unwrap_or(false),
-        Some(State::Safe) => true,
-        Some(State::Unrouted) | None => std::future::pending().await,
+        Some(State::Routed(outcome)) => outcome.await.unwrap_or(Outcome::RefusedAll),
+        Some(State::Safe) => Outcome::Safe,
+        Some(State::Unrouted(_)) | None => std::future::pending().await,
     }
 }
 
-/// Routes one leaf publish. Returns where its outcome arrives, or `None`
-/// when no topic filter selects it (there is nothing to keep safe), or
-/// `Err` when the gateway is stopping.
-async fn route(
-    config: &IngestConfig,
-    router: &mpsc::Sender<Envelope>,
-    ids: &IdGenerator,
-    shutdown: &mut watch::Receiver<bool>,
-    publish: &Publish,
-) -> Result<Option<oneshot::Receiver<bool>>, Ended> {
+/// A leaf publish as a message, or `None` when no topic filter selects it.
+fn select(config: &IngestConfig, ids: &IdGenerator, publish: &Publish) -> Option<Message> {
     let topic = String::from_utf8_lossy(&publish.topic);
     let Some(device) = config.topics.iter().find_map(|t| t.device(&topic)) else {
         tracing::debug!(%topic, "a message on a topic no filter selects");
-        return Ok(None);
+        return None;
     };
-    let (receipt, safe) = Receipt::new();
-    let envelope = Envelope {
-        from: Producer::Device(device.to_string()),
-        message: to_message(publish, device, ids),
-        receipt: Some(receipt),
+    Some(to_message(publish, device, ids))
+}
+
+/// Routes a pending publish (again, to `only_to`, after a refusal): its state
+/// becomes routed, or safe when there is nothing to keep safe. `Err` when the
+/// gateway is stopping.
+async fn route(
+    router: &mpsc::Sender<Envelope>,
+    shutdown: &mut watch::Receiver<bool>,
+    p: &mut Pending,
+    only_to: Option<Vec<Sink>>,
+) -> Result<(), Ended> {
+    let Some(message) = &p.message else {
+        p.state = State::Safe;
+        return Ok(());
     };
+    let device = message
+        .system
+        .connection_device_id
+        .clone()
+        .unwrap_or_default();
+    let (receipt, outcome) = Receipt::new();
+    let mut envelope = Envelope::new(Producer::Device(device), message.clone(), Some(receipt));
+    envelope.only_to = only_to;
     tokio::select! {
         _ = shutdown.changed() => Err(Ended::Shutdown),
         sent = router.send(envelope) => match sent {
-            Ok(()) => Ok(Some(safe)),
+            Ok(()) => {
+                p.state = State::Routed(outcome);
+                Ok(())
+            }
             Err(_) => Err(Ended::Shutdown),
         }
     }
 }
 
 /// Routes again every pending publish that is unrouted or known to have
-/// been refused, in order; the others keep waiting for their outcome.
+/// been refused, in order, to the sinks that refused it; the others keep
+/// waiting for their outcome.
 async fn route_again(
-    config: &IngestConfig,
     router: &mpsc::Sender<Envelope>,
-    ids: &IdGenerator,
     shutdown: &mut watch::Receiver<bool>,
     pending: &mut VecDeque<Pending>,
 ) -> Result<(), Ended> {
     for p in pending.iter_mut() {
-        let again = match &mut p.state {
-            State::Unrouted => true,
-            State::Safe => false,
-            State::Routed(safe) => match safe.try_recv() {
-                Ok(true) => {
-                    p.state = State::Safe;
-                    false
-                }
-                Ok(false) | Err(oneshot::error::TryRecvError::Closed) => true,
-                Err(oneshot::error::TryRecvError::Empty) => false,
+        let only_to = match &mut p.state {
+            State::Unrouted(only_to) => only_to.take(),
+            State::Safe => continue,
+            State::Routed(outcome) => match outcome.try_recv() {
+                Err(oneshot::error::TryRecvError::Empty) => continue,
+                Ok(outcome) => match again(Ok(outcome)) {
+                    Some(only_to) => only_to,
+                    None => {
+                        p.state = State::Safe;
+                        continue;
+                    }
+                },
+                Err(oneshot::error::TryRecvError::Closed) => None,
             },
         };
-        if again {
-            p.state = match route(config, router, ids, shutdown, &p.publish).await? {
-                Some(safe) => State::Routed(safe),
-                None => State::Safe,
-            };
-        }
+        route(router, shutdown, p, only_to).await?;
     }
     Ok(())
 }
@@ -291,15 +319,18 @@ async fn connection(
     let mut pause = RETRY_FIRST;
     loop {
         tokio::select! {
+            // First: once the gateway stops, receipts that the stop drops
+            // (with module queues) must not be taken for safe ones.
+            biased;
             _ = shutdown.changed() => return Ended::Shutdown,
             _ = sleep_until(retry), if retry.is_some() => {
                 retry = None;
-                if let Err(ended) = route_again(config, router, ids, shutdown, &mut pending).await {
+                if let Err(ended) = route_again(router, shutdown, &mut pending).await {
                     return ended;
                 }
             }
-            safe = oldest_outcome(&mut pending), if retry.is_none() => {
-                if !safe {
+            outcome = oldest_outcome(&mut pending), if retry.is_none() => {
+                if let Some(only_to) = again(Ok(outcome)) {
                     // Refused (a full queue). Hold routing back for a pause,
                     // so that the module drains its queue, then route this
                     // one and what was refused or arrived meanwhile again.
@@ -307,7 +338,7 @@ async fn connection(
                     // order; the broker's receive maximum bounds them.
                     tracing::debug!(?pause, "a leaf message was not taken (a full queue?); routing it again");
                     if let Some(head) = pending.front_mut() {
-                        head.state = State::Unrouted;
+                        head.state = State::Unrouted(only_to);
                     }
                     retry = Some(tokio::time::Instant::now() + pause);
                     pause = (pause * 2).min(RETRY_CAP);
@@ -332,18 +363,16 @@ async fn connection(
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
                     let at_least_once = publish.qos != QoS::AtMostOnce;
+                    let message = select(config, ids, &publish);
+                    let mut p = Pending { publish, message, state: State::Unrouted(None) };
                     // While refused messages wait, newer ones wait behind them.
-                    let state = if retry.is_some() && at_least_once {
-                        State::Unrouted
-                    } else {
-                        match route(config, router, ids, shutdown, &publish).await {
-                            Ok(Some(safe)) => State::Routed(safe),
-                            Ok(None) => State::Safe,
-                            Err(ended) => return ended,
-                        }
-                    };
+                    if (retry.is_none() || !at_least_once)
+                        && let Err(ended) = route(router, shutdown, &mut p, None).await
+                    {
+                        return ended;
+                    }
                     if at_least_once {
-                        pending.push_back(Pending { publish, state });
+                        pending.push_back(p);
                     }
                 }
                 Ok(_) => {}

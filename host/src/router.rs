@@ -2,9 +2,12 @@
 //! bounded channel, matches them against the routes, and delivers each to every
 //! distinct sink that one or more matching routes name.
 //!
-//! The router never waits on a module: a module input queue that is full drops
-//! the message and counts it (`dropped_queue_full`), so that routes that form a
-//! cycle can never deadlock. It does wait on `$upstream`, which never sends back.
+//! The router never waits on a module, so that routes that form a cycle can
+//! never deadlock: a copy that finds a module's input queue full is refused
+//! and counted (`dropped_queue_full`). A copy with a [`Receipt`] is refused to
+//! its producer, which routes it again to that sink (see [`crate::receipt`]);
+//! one without (a timer's send, an injected message) is dropped. The router
+//! does wait on `$upstream`, which never sends back.
 
 use crate::manifest::RouteSpec;
 use crate::message::Message;
@@ -28,6 +31,22 @@ pub struct Envelope {
     /// Told when every copy is safe, for a producer that acknowledges its own
     /// sender.
     pub receipt: Option<Receipt>,
+    /// Set when the producer routes the message again after a refusal: only
+    /// the matching routes to these sinks take it, so a sink that took it
+    /// once does not get it twice.
+    pub only_to: Option<Vec<Sink>>,
+}
+
+impl Envelope {
+    /// A message from `from`, routed to every matching route.
+    pub fn new(from: Producer, message: Message, receipt: Option<Receipt>) -> Envelope {
+        Envelope {
+            from,
+            message,
+            receipt,
+            only_to: None,
+        }
+    }
 }
 
 /// Where a message came from.
@@ -63,6 +82,9 @@ pub struct Delivery {
     pub input: Arc<str>,
     /// The message.
     pub message: Message,
+    /// The producer's receipt, held until the module has handled the message
+    /// and passed on to what that call sent.
+    pub receipt: Option<Receipt>,
 }
 
 /// A message accepted by `$upstream`.
@@ -93,6 +115,8 @@ pub struct ModuleInbox {
 struct Entry {
     name: Arc<str>,
     route: Route,
+    /// The route's sink, as a receipt names it.
+    sink: Arc<Sink>,
     target: Target,
     /// The priority as a sort key: unset sorts after 9.
     rank: u8,
@@ -179,6 +203,7 @@ impl Router {
             entries.push(Entry {
                 name: Arc::from(name.as_str()),
                 route: route.clone(),
+                sink: Arc::new(route.sink.clone()),
                 target,
                 rank: spec.priority.unwrap_or(u8::MAX),
                 priority: spec.priority,
@@ -222,14 +247,16 @@ impl Router {
             from,
             message,
             receipt,
+            only_to,
         } = envelope;
         let view = MessageView::new(&message);
         let origin = from.origin();
         // One delivery per distinct sink, on behalf of the matching route with
         // the highest priority.
         let mut targets: Vec<(usize, &Target)> = Vec::new();
+        let wanted = |sink: &Sink| only_to.as_ref().is_none_or(|only| only.contains(sink));
         for (i, entry) in self.entries.iter().enumerate() {
-            if entry.route.accepts(origin, &view) {
+            if wanted(&entry.sink) && entry.route.accepts(origin, &view) {
                 entry.metrics.matched();
                 match targets.iter_mut().find(|(_, t)| *t == &entry.target) {
                     Some(slot) if entry.rank < self.entries[slot.0].rank => slot.0 = i,
@@ -253,16 +280,17 @@ impl Router {
                 message.clone()
             };
             let Some(msg) = msg else { break };
+            let e = &self.entries[entry];
+            let receipt = receipt.as_ref().map(|r| r.for_sink(&e.sink));
             match target {
-                Target::Module(i, input) => self.deliver(i, input, msg, receipt.as_ref()),
+                Target::Module(i, input) => self.deliver(i, input, msg, receipt),
                 Target::Upstream => {
-                    let e = &self.entries[entry];
                     let up = UpstreamMessage {
                         route: e.name.clone(),
                         priority: e.priority,
                         time_to_live: e.time_to_live,
                         message: msg,
-                        receipt: receipt.clone(),
+                        receipt,
                     };
                     if let Err(mpsc::error::SendError(up)) = self.upstream.send(up).await {
                         if let Some(r) = &up.receipt {
@@ -275,24 +303,27 @@ impl Router {
         }
     }
 
-    fn deliver(&self, module: usize, input: Arc<str>, message: Message, receipt: Option<&Receipt>) {
+    fn deliver(&self, module: usize, input: Arc<str>, message: Message, receipt: Option<Receipt>) {
         let inbox = &self.inboxes[module];
-        let refused = |r: Option<&Receipt>| {
-            if let Some(r) = r {
-                r.fail();
-            }
+        let delivery = Delivery {
+            input,
+            message,
+            receipt,
         };
-        match inbox.tx.try_send(Delivery { input, message }) {
+        match inbox.tx.try_send(delivery) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                refused(receipt);
+            Err(mpsc::error::TrySendError::Full(refused)) => {
+                if let Some(r) = &refused.receipt {
+                    r.fail();
+                }
                 inbox.metrics.dropped_queue_full();
                 tracing::debug!(module = %inbox.metrics.name, "input queue full; message dropped");
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 // Its restart policy gave up on it: no retry would ever be
-                // taken, so the copy is dropped and counted, not refused (a
-                // refusal would hold the producer's later messages back).
+                // taken, so the copy is dropped and counted, and its receipt
+                // released, not refused (a refusal would hold the producer's
+                // later messages back).
                 inbox.metrics.dropped_not_running();
                 tracing::debug!(module = %inbox.metrics.name, "module not running; message dropped");
             }

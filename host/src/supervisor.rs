@@ -4,7 +4,12 @@
 //!
 //! A call that returns an error counts as failed and the module carries on. A
 //! call that traps (including running past its CPU deadline or out of memory)
-//! or exits ends the instance, and what that call sent is discarded. Whether and
+//! or exits ends the instance, and what that call sent is discarded.
+//!
+//! A delivered message's [`Receipt`] is held through the call on it and
+//! passed on to every message that call sent, so that its producer hears it
+//! is safe only once those are; a call that fails or traps on it, or sends
+//! nothing, releases it (see [`crate::receipt`]). Whether and
 //! when a new instance is made is the module's restart policy's decision (see
 //! [`policy`]): while it waits (status `backoff`) messages for it wait in its
 //! bounded queue, and when the queue is full the router drops and counts them.
@@ -14,6 +19,7 @@
 pub mod policy;
 
 use crate::metrics::{ExitReason, ModuleMetrics, ModuleStatus};
+use crate::receipt::Receipt;
 use crate::router::{Delivery, Envelope, Producer};
 use crate::runtime::grants::Grants;
 use crate::runtime::storage::ModuleStorage;
@@ -172,6 +178,8 @@ impl Supervisor {
                 return Served::Shutdown;
             }
             let due = live.next_timer();
+            // The receipt of the message this turn's call handles.
+            let mut carried: Option<Receipt> = None;
             let outcome = tokio::select! {
                 biased;
                 _ = self.shutdown.changed() => return Served::Shutdown,
@@ -201,6 +209,7 @@ impl Supervisor {
                 delivery = self.inbox.recv() => {
                     let Some(delivery) = delivery else { return Served::Shutdown };
                     self.metrics.received();
+                    carried = delivery.receipt;
                     live.on_message(&delivery.input, &delivery.message).await
                 }
                 _ = sleep_until(due) => {
@@ -234,7 +243,10 @@ impl Supervisor {
                     return Served::Ended(reason);
                 }
             }
-            self.forward(live).await;
+            // What the call sent is in the router's queue, each with its
+            // clone of the receipt, before this copy's part is released.
+            self.forward(live, carried.as_ref()).await;
+            drop(carried);
         }
     }
 
@@ -252,18 +264,16 @@ impl Supervisor {
         Some(serde_json::Value::Object(patch).to_string())
     }
 
-    /// Passes what the last call sent to the router.
-    async fn forward(&self, live: &mut Instance) {
+    /// Passes what the last call sent to the router, each message with its
+    /// clone of the receipt of the message the call handled.
+    async fn forward(&self, live: &mut Instance, carried: Option<&Receipt>) {
         for (output, message) in live.take_outbox() {
             self.metrics.sent();
-            let envelope = Envelope {
-                from: Producer::Module {
-                    module: self.name.clone(),
-                    output,
-                },
-                message,
-                receipt: None,
+            let from = Producer::Module {
+                module: self.name.clone(),
+                output,
             };
+            let envelope = Envelope::new(from, message, carried.and_then(Receipt::passed_on));
             if self.router.send(envelope).await.is_err() {
                 break;
             }

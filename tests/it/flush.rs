@@ -5,7 +5,7 @@
 
 use ganglion::message::new_message;
 use ganglion::metrics::Metrics;
-use ganglion::receipt::Receipt;
+use ganglion::receipt::{Outcome, Receipt};
 use ganglion::router::UpstreamMessage;
 use ganglion::store::flush::FlushPolicy;
 use ganglion::store::queue::{Quota, WhenFull};
@@ -29,7 +29,7 @@ fn config(flush: FlushPolicy) -> StoreConfig {
 }
 
 /// A message for the queue, and where its acceptance is heard.
-fn message(body: &str) -> (UpstreamMessage, oneshot::Receiver<bool>) {
+fn message(body: &str) -> (UpstreamMessage, oneshot::Receiver<Outcome>) {
     let (receipt, accepted) = Receipt::new();
     let up = UpstreamMessage {
         route: Arc::from("to-cloud"),
@@ -100,7 +100,10 @@ async fn a_group_commit_holds_a_batch_for_its_window_then_accepts_it_whole() {
             .unwrap();
         assert_eq!(got.message.body, expected.as_bytes());
     }
-    assert_eq!((a_accepted.await, b_accepted.await), (Ok(true), Ok(true)));
+    assert_eq!(
+        (a_accepted.await, b_accepted.await),
+        (Ok(Outcome::Safe), Ok(Outcome::Safe))
+    );
     drop(tx);
     task.await.unwrap();
     let mut store = Store::open(dir.path(), config(FlushPolicy::default())).unwrap();
@@ -124,7 +127,7 @@ async fn without_a_window_each_batch_is_accepted_as_soon_as_it_is_flushed() {
         Duration::ZERO,
         "no timer stood between the message and its acceptance"
     );
-    assert_eq!(a_accepted.await, Ok(true));
+    assert_eq!(a_accepted.await, Ok(Outcome::Safe));
     drop(tx);
     task.await.unwrap();
 }
@@ -150,7 +153,7 @@ async fn the_periodic_policy_accepts_at_once_and_a_clean_stop_flushes_it() {
         assert_eq!(got.message.body, expected.as_bytes());
     }
     for accepted in receipts {
-        assert_eq!(accepted.await, Ok(true));
+        assert_eq!(accepted.await, Ok(Outcome::Safe));
     }
     // Long before the interval's flush: a clean stop flushes what was
     // accepted, so a new process finds all of it.

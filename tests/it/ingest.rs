@@ -182,3 +182,77 @@ async fn a_burst_that_overflows_a_module_queue_arrives_whole_and_once() {
     assert!(relay.dropped_queue_full > 0, "{relay:?}");
     gateway.shutdown().await;
 }
+
+/// A leaf message goes to `$upstream` straight and through a relay whose queue
+/// holds one. When the relay's queue refuses a copy, the message goes again
+/// to the relay only, with the id it had: the straight route gets each
+/// message once, and the relay's copy carries the same id as the straight one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_copy_goes_again_only_where_it_was_refused_with_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path()).unwrap();
+    let text = format!(
+        "[modules.relay]\npath = \"{}\"\nqueue-length = 1\n\n\
+         [ingest]\nurl = \"{}\"\ntopics = [\"sensors/+/telemetry\"]\nclient-id = \"it-ingest-2\"\n\n\
+         [routes]\n\
+         leaf = \"FROM /messages/* WHERE NOT is_defined($connectionModuleId) INTO BrokeredEndpoint('/modules/relay/inputs/in')\"\n\
+         straight = \"FROM /messages/* WHERE NOT is_defined($connectionModuleId) INTO $upstream\"\n\
+         relayed = \"FROM /messages/modules/relay/* INTO $upstream\"\n",
+        ganglion_tests::toml_path(RELAY),
+        broker.url()
+    );
+    let m = Manifest::load(&ganglion_tests::write_manifest(dir.path(), &text)).unwrap();
+    let mut gateway = Gateway::start_with(&m, &GatewayOptions::new(dir.path().join("data")))
+        .await
+        .unwrap();
+    let mut up = gateway.subscribe_upstream();
+    until_ingesting(&broker, &mut up).await;
+    let _ = drain_for(&mut up, Duration::from_millis(300)).await;
+
+    const BURST: usize = 300;
+    let bodies: Vec<String> = (0..BURST).map(|n| format!("m{n}")).collect();
+    let burst: Vec<(&str, &str)> = bodies
+        .iter()
+        .map(|b| ("sensors/pump-1/telemetry", b.as_str()))
+        .collect();
+    leaf(broker.port(), &burst).await;
+    let got = collect_until(&mut up, Duration::from_secs(60), |g| g.len() >= 2 * BURST).await;
+    let more = drain_for(&mut up, Duration::from_millis(500)).await;
+    let all: Vec<_> = got.iter().chain(&more).collect();
+    let of_route = |route: &str| {
+        let mut copies: Vec<(String, Option<String>)> = all
+            .iter()
+            .filter(|m| &*m.route == route)
+            .map(|m| (body(m), m.message.system.message_id.clone()))
+            .collect();
+        copies.sort();
+        copies
+    };
+    let (straight, relayed) = (of_route("straight"), of_route("relayed"));
+    let mut expected = bodies.clone();
+    expected.sort();
+    let names = |copies: &[(String, Option<String>)]| -> Vec<String> {
+        copies.iter().map(|(b, _)| b.clone()).collect()
+    };
+    assert_eq!(
+        names(&straight),
+        expected,
+        "the straight route: each message once"
+    );
+    assert_eq!(
+        names(&relayed),
+        expected,
+        "through the relay: each message once"
+    );
+    assert!(straight.iter().all(|(_, id)| id.is_some()));
+    assert_eq!(
+        straight, relayed,
+        "both copies of a message carry its one id"
+    );
+    let relay = gateway.metrics().module("relay").unwrap().clone();
+    assert!(
+        relay.dropped_queue_full > 0,
+        "the relay's queue did refuse: {relay:?}"
+    );
+    gateway.shutdown().await;
+}

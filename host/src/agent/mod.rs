@@ -251,11 +251,7 @@ impl Agent {
             stamp_from_device(&mut msg, &self.device, &self.ids);
             msg.system.connection_device_id = Some(self.device.clone());
             msg.system.connection_module_id = Some(change.twin.to_string());
-            let envelope = Envelope {
-                from: Producer::TwinChange(change.twin.clone()),
-                message: msg,
-                receipt: None,
-            };
+            let envelope = Envelope::new(Producer::TwinChange(change.twin.clone()), msg, None);
             if self.router.try_send(envelope).is_err() {
                 tracing::warn!(twin = %change.twin, "the router is busy; a twin change notification was dropped");
             }

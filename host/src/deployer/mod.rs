@@ -121,6 +121,10 @@ struct Module {
     probation: Option<swap::Probation>,
     /// The component that runs, kept for a rollback to it.
     component: Option<LoadedComponent>,
+    /// Its previous input queue, after a restart or swap that changed the
+    /// queue's length: kept open until the router delivers to the new one,
+    /// then what reached it meanwhile moves over (see [`requeue`]).
+    retired: Option<mpsc::Receiver<Delivery>>,
 }
 
 struct Running {
@@ -349,7 +353,7 @@ impl Deployer {
                         continue;
                     }
                     let waiting = stop(&mut module).await;
-                    let (tx, rx) = requeue(waiting, spec.queue_length, &module);
+                    let (tx, rx) = requeue(waiting, spec.queue_length, &mut module);
                     module.inbox = tx;
                     module.spec = spec.clone();
                     restarted.push(spec.name.clone());
@@ -367,6 +371,7 @@ impl Deployer {
                         running: None,
                         probation: None,
                         component: None,
+                        retired: None,
                     };
                     started.push(spec.name.clone());
                     (module, rx)
@@ -447,7 +452,7 @@ impl Deployer {
     }
 
     /// Tells the router, the counters and the agent what runs now.
-    async fn publish_modules(&self) {
+    async fn publish_modules(&mut self) {
         let inboxes = self
             .modules
             .iter()
@@ -475,6 +480,13 @@ impl Deployer {
         };
         if self.io.router_commands.send(command).await.is_ok() {
             let _ = applied.await;
+        }
+        // The router delivers to the new queues now: what reached a retired
+        // one meanwhile moves over.
+        for (_, m) in &mut self.modules {
+            if let Some(mut old) = m.retired.take() {
+                move_over(&mut old, &m.inbox, m);
+            }
         }
         let mut twins = BTreeMap::new();
         twins.insert(DEVICE_TWIN_ID.to_string(), self.io.device_twin.clone());
@@ -508,11 +520,12 @@ async fn stop(module: &mut Module) -> Option<mpsc::Receiver<Delivery>> {
 }
 
 /// The queue for a restarted module: the old one if its length is unchanged,
-/// else a new one with what was waiting moved over (as much as fits).
+/// else a new one with what was waiting moved over (as much as fits). The old
+/// one stays open as `module.retired` until the router has the new one.
 fn requeue(
     waiting: Option<mpsc::Receiver<Delivery>>,
     length: usize,
-    module: &Module,
+    module: &mut Module,
 ) -> (mpsc::Sender<Delivery>, mpsc::Receiver<Delivery>) {
     match waiting {
         Some(rx) if module.spec.queue_length == length && !module.inbox.is_closed() => {
@@ -521,13 +534,25 @@ fn requeue(
         waiting => {
             let (tx, rx) = mpsc::channel(length.max(1));
             if let Some(mut old) = waiting {
-                while let Ok(d) = old.try_recv() {
-                    if tx.try_send(d).is_err() {
-                        module.metrics.dropped_queue_full();
-                    }
-                }
+                move_over(&mut old, &tx, module);
+                module.retired = Some(old);
             }
             (tx, rx)
+        }
+    }
+}
+
+/// Moves what waits in `old` into `new`. A copy that does not fit is refused
+/// to its producer, which routes it again.
+fn move_over(old: &mut mpsc::Receiver<Delivery>, new: &mpsc::Sender<Delivery>, module: &Module) {
+    while let Ok(d) = old.try_recv() {
+        if let Err(mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d)) =
+            new.try_send(d)
+        {
+            if let Some(r) = &d.receipt {
+                r.fail();
+            }
+            module.metrics.dropped_queue_full();
         }
     }
 }
