@@ -322,15 +322,9 @@ impl Sink {
         }
         if !done.is_empty() {
             let n = done.len() as u64;
-            let removed = with_store(&self.store, move |s| {
-                for key in &done {
-                    s.remove(key)?;
-                }
-                Ok(())
-            })
-            .await;
+            let removed = with_store(&self.store, move |s| s.remove_many(&done)).await;
             match removed {
-                Ok(()) => self.metrics.queue.delivered(n),
+                Ok(_) => self.metrics.queue.delivered(n),
                 Err(e) => {
                     self.metrics.queue.store_error();
                     tracing::error!(
@@ -370,6 +364,11 @@ pub async fn run(store: Store, io: UpstreamIo) {
     sink.publish_size();
     let mut sweep = tokio::time::interval(EXPIRY_SWEEP);
     sweep.tick().await;
+    // What no acceptance synced (removals; everything, under the periodic
+    // policy) is synced this often.
+    let mut sync = tokio::time::interval(flush.background_flush());
+    sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    sync.tick().await;
     loop {
         let commit_at = sink.commit_at;
         tokio::select! {
@@ -392,6 +391,12 @@ pub async fn run(store: Store, io: UpstreamIo) {
                     }
                 }
                 sink.on_link(events).await;
+            }
+            _ = sync.tick() => {
+                if let Err(e) = with_store(&sink.store, Store::sync_queue).await {
+                    sink.metrics.queue.store_error();
+                    tracing::error!("cannot sync the $upstream queue: {e}");
+                }
             }
             _ = sweep.tick() => {
                 match with_store(&sink.store, Store::expire).await {

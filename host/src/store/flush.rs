@@ -1,9 +1,11 @@
 //! When the `$upstream` queue's writes reach the disk: the trade-off between
 //! durability, latency and the wear of an SD card.
 //!
-//! Every flush makes sled write (and `fsync`) at least one page, however few
-//! messages it carries. With one flush per message the queue writes a few
-//! kilobytes per message; sharing a flush between many messages divides that.
+//! The queue is a segment log (see [`crate::store::log`]): a message is
+//! appended once, and a flush (`fdatasync`) writes what was appended since the
+//! last one, rounded up to the pages it touched. With one flush per message a
+//! page is written again for each; sharing a flush between many messages
+//! divides that.
 //!
 //! - [`FlushPolicy::Durable`] (the default) keeps the rule that nothing counts
 //!   as accepted before it is on disk: a leaf's PUBACK and a module's send
@@ -13,8 +15,9 @@
 //!   written, which costs the most writes and adds no latency; a window of a
 //!   few milliseconds costs that much latency and, under load, divides the
 //!   writes by the number of messages that arrive in it.
-//! - [`FlushPolicy::Periodic`] counts a message as accepted once it is in
-//!   sled's memory and flushes every `interval`. A crash or a power cut loses
+//! - [`FlushPolicy::Periodic`] counts a message as accepted once it is
+//!   written to the log (in the kernel's page cache) and flushes every
+//!   `interval`. A crash or a power cut loses
 //!   what was accepted since the last flush (up to `interval` of messages);
 //!   a clean stop (SIGTERM) flushes first and loses nothing. Choose it only
 //!   where the card's life matters more than the last second of telemetry.
@@ -28,9 +31,9 @@ pub const MAX_WINDOW: Duration = Duration::from_secs(1);
 pub const MAX_INTERVAL: Duration = Duration::from_secs(60);
 /// The interval of the periodic policy when the manifest names none.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
-/// How often sled flushes on its own, in the background, under the durable
-/// policy. It writes what no acceptance flushed: the removals of delivered
-/// messages (one lost in a crash only means the message is sent again).
+/// How often what no acceptance flushed is flushed, under the durable
+/// policy: the removals of delivered messages (one lost in a crash only means
+/// the message is sent again), and sled's own writes.
 pub const BACKGROUND_FLUSH: Duration = Duration::from_millis(500);
 
 /// How the `$upstream` queue flushes (`[store-and-forward]` `flush`).
@@ -73,7 +76,7 @@ impl FlushPolicy {
         }
     }
 
-    /// How often sled flushes in the background.
+    /// How often the queue and sled are flushed in the background.
     pub fn background_flush(&self) -> Duration {
         match self {
             FlushPolicy::Durable { .. } => BACKGROUND_FLUSH,

@@ -1,28 +1,38 @@
-//! The store: one sled database in the gateway's data directory, owned here.
+//! The store: the gateway's data directory, owned here.
 //!
-//! - `upstream`: the `$upstream` queue (see [`queue`] for its order, expiry and
-//!   quota rules). Under the default flush policy a message counts as
-//!   accepted only once the batch it came in has been flushed to disk.
-//! - `meta`: the format marker. A directory that holds something else, or a
-//!   store of another format, is refused at start-up with a clear error rather
-//!   than overwritten.
+//! - `queue/`: the `$upstream` queue, a segment log (see [`log`] for its files
+//!   and [`queue`] for its order, expiry and quota rules). Under the default
+//!   flush policy a message counts as accepted only once the batch it came in
+//!   has been synced to disk.
+//! - a sled database beside it, for what is read and changed in place (twins,
+//!   module data, deployments, artifacts) and `meta`, the format marker. A
+//!   directory that holds something else, or a store of another format, is
+//!   refused at start-up with a clear error rather than overwritten. A store
+//!   of the previous format (`ganglion-store-1`, whose queue was a sled tree)
+//!   has its queue moved into the log when it is opened.
 //!
-//! sled keeps its own write-ahead log; `flush` makes everything written before
-//! it durable. When the queue flushes is its [`flush::FlushPolicy`].
+//! When the queue syncs is its [`flush::FlushPolicy`].
 
 pub mod flush;
+pub mod log;
 pub mod queue;
 
 use crate::message::now_ms;
 use crate::router::UpstreamMessage;
 use flush::FlushPolicy;
-use queue::{Admission, QueueKey, QueuedMessage, Quota, key_priority, queue_key};
+use log::Log;
+use queue::{Admission, QueueKey, QueuedMessage, Quota};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The format marker this version writes and reads.
-pub const FORMAT: &[u8] = b"ganglion-store-1";
+pub const FORMAT: &[u8] = b"ganglion-store-2";
+/// The previous format, whose `$upstream` queue was a sled tree: opened, and
+/// its queue moved into the log.
+const FORMAT_1: &[u8] = b"ganglion-store-1";
+/// Where the queue's segment log is, in the data directory.
+const QUEUE_DIR: &str = "queue";
 const META: &str = "meta";
 const FORMAT_KEY: &[u8] = b"format";
 const UPSTREAM: &str = "upstream";
@@ -52,6 +62,9 @@ pub enum StoreError {
     /// A queued record does not decode.
     #[error("a queued record is damaged: {0}")]
     Record(#[from] postcard::Error),
+    /// The queue's files failed (a full disk, a damaged segment).
+    #[error("the $upstream queue's files: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// The queue's settings.
@@ -87,9 +100,7 @@ pub struct AcceptReport {
 pub struct Store {
     dir: PathBuf,
     db: sled::Db,
-    upstream: sled::Tree,
-    used_bytes: u64,
-    depth: u64,
+    log: Log,
     config: StoreConfig,
 }
 
@@ -152,8 +163,9 @@ impl Store {
         }
         let db = open_locked(dir, config.flush.background_flush())?;
         let meta = db.open_tree(META)?;
-        match meta.get(FORMAT_KEY)? {
-            Some(format) if format.as_ref() == FORMAT => {}
+        let migrate = match meta.get(FORMAT_KEY)? {
+            Some(format) if format.as_ref() == FORMAT => false,
+            Some(format) if format.as_ref() == FORMAT_1 => true,
             Some(other) => {
                 return Err(StoreError::Foreign {
                     dir: dir.to_path_buf(),
@@ -167,6 +179,7 @@ impl Store {
             None if is_new => {
                 meta.insert(FORMAT_KEY, FORMAT)?;
                 db.flush()?;
+                false
             }
             None => {
                 // The marker is the first thing a new store writes, so a
@@ -179,21 +192,28 @@ impl Store {
                         .to_string(),
                 });
             }
+        };
+        let (mut log, recovery) =
+            Log::open(&dir.join(QUEUE_DIR)).map_err(|e| open_error(dir, e))?;
+        if recovery.truncated > 0 {
+            tracing::warn!(
+                bytes = recovery.truncated,
+                "the $upstream queue's log ended in a torn record; it was cut off"
+            );
         }
-        let upstream = db.open_tree(UPSTREAM)?;
-        let mut used_bytes = 0;
-        let mut depth = 0;
-        for entry in upstream.iter() {
-            let (k, v) = entry?;
-            used_bytes += (k.len() + v.len()) as u64;
-            depth += 1;
+        if migrate {
+            let moved = migrate_queue(&db, &mut log)?;
+            meta.insert(FORMAT_KEY, FORMAT)?;
+            db.flush()?;
+            tracing::info!(
+                messages = moved,
+                "the $upstream queue moved from sled into its segment log"
+            );
         }
         Ok(Store {
             dir: dir.to_path_buf(),
             db,
-            upstream,
-            used_bytes,
-            depth,
+            log,
             config,
         })
     }
@@ -205,57 +225,65 @@ impl Store {
 
     /// How many messages are queued.
     pub fn depth(&self) -> u64 {
-        self.depth
+        self.log.len()
     }
 
-    /// How many bytes the queued records take (keys and values).
+    /// How many bytes the queued records take.
     pub fn used_bytes(&self) -> u64 {
-        self.used_bytes
+        self.log.live_bytes()
     }
 
-    /// Queues a batch and flushes it to disk before returning: what it reports
-    /// as accepted survives a crash.
+    /// Queues a batch and syncs it to disk before returning: what it reports
+    /// as accepted survives a crash or a power cut.
     pub fn accept(&mut self, batch: &[UpstreamMessage]) -> Result<AcceptReport, StoreError> {
         let report = self.write(batch)?;
-        self.db.flush()?;
+        self.log.sync()?;
         Ok(report)
     }
 
-    /// Queues a batch without flushing it: it reaches the disk with the next
-    /// flush (sled's own, in the background, or [`Store::flush`]).
+    /// Queues a batch without syncing it: it reaches the disk with the next
+    /// [`Store::flush`] (or the kernel's own writeback).
     pub fn write(&mut self, batch: &[UpstreamMessage]) -> Result<AcceptReport, StoreError> {
         let now = now_ms();
         let mut report = AcceptReport::default();
+        let mut records: Vec<(QueueKey, u64, Vec<u8>)> = Vec::with_capacity(batch.len());
+        let mut pending_bytes = 0;
         for up in batch {
             let ttl = up.time_to_live.unwrap_or(self.config.default_ttl);
+            let expires_ms = now.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
             let record = QueuedMessage {
                 accepted_ms: now,
-                expires_ms: now.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)),
+                expires_ms,
                 route: up.route.to_string(),
                 message: up.message.clone(),
             };
             let value = postcard::to_stdvec(&record)?;
-            let size = (value.len() + 9) as u64;
-            match self.config.quota.admit(self.used_bytes, size) {
+            let size = Log::put_size(value.len());
+            let used = self.log.live_bytes() + pending_bytes;
+            match self.config.quota.admit(used, size) {
                 Admission::Accept => {}
                 Admission::Reject => {
                     report.offers.push(Offer::Refused);
                     continue;
                 }
                 Admission::MakeRoom(bytes) => {
+                    // What this batch queued so far is among what may go.
+                    self.log.put(&records)?;
+                    records.clear();
+                    pending_bytes = 0;
                     report.dropped_oldest += self.drop_oldest(bytes)?;
-                    if self.config.quota.admit(self.used_bytes, size) != Admission::Accept {
+                    if self.config.quota.admit(self.log.live_bytes(), size) != Admission::Accept {
                         report.offers.push(Offer::Refused);
                         continue;
                     }
                 }
             }
-            let key = queue_key(up.priority, self.db.generate_id()?);
-            self.upstream.insert(key, value)?;
-            self.used_bytes += size;
-            self.depth += 1;
+            let key = self.log.next_key(up.priority);
+            records.push((key, expires_ms, value));
+            pending_bytes += size;
             report.offers.push(Offer::Accepted(key));
         }
+        self.log.put(&records)?;
         Ok(report)
     }
 
@@ -265,37 +293,27 @@ impl Store {
         let mut freed = 0;
         let mut dropped = 0;
         while freed < bytes {
-            let Some((last, _)) = self.upstream.last()? else {
+            let Some(key) = self.log.oldest_of_lowest() else {
                 break;
             };
-            let lowest = key_priority(&last);
-            let Some((key, value)) = self.upstream.scan_prefix([lowest]).next().transpose()? else {
-                break;
-            };
-            self.upstream.remove(&key)?;
-            let size = (key.len() + value.len()) as u64;
+            let size = self.log.get(&key).map_or(0, log::Loc::size);
+            self.log.remove(&[key])?;
             freed += size;
-            self.used_bytes = self.used_bytes.saturating_sub(size);
-            self.depth = self.depth.saturating_sub(1);
             dropped += 1;
         }
         Ok(dropped)
     }
 
     /// Removes a message (sent and acknowledged, or expired). The removal is
-    /// made durable by the next flush; one lost in a crash only means the
+    /// made durable by the next sync; one lost in a crash only means the
     /// message is sent again.
     pub fn remove(&mut self, key: &QueueKey) -> Result<bool, StoreError> {
-        match self.upstream.remove(key)? {
-            Some(value) => {
-                self.used_bytes = self
-                    .used_bytes
-                    .saturating_sub((key.len() + value.len()) as u64);
-                self.depth = self.depth.saturating_sub(1);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        Ok(self.log.remove(&[*key])? > 0)
+    }
+
+    /// Removes messages, like [`Store::remove`]; returns how many were queued.
+    pub fn remove_many(&mut self, keys: &[QueueKey]) -> Result<u64, StoreError> {
+        Ok(self.log.remove(keys)?)
     }
 
     /// Up to `limit` queued messages in sending order, skipping `skip` (those in
@@ -310,7 +328,9 @@ impl Store {
     }
 
     /// Like [`Store::next_batch`], starting after `after` (a sender that knows
-    /// what it has already handed out need not scan past it again).
+    /// what it has already handed out need not scan past it again). A record
+    /// that no longer reads back (a damaged disk) is removed, with an error
+    /// in the log, rather than blocking the queue behind it.
     pub fn next_batch_after(
         &mut self,
         after: Option<QueueKey>,
@@ -324,65 +344,92 @@ impl Store {
         let now = now_ms();
         let mut out = Vec::new();
         let mut expired = Vec::new();
-        for entry in self
-            .upstream
-            .range::<QueueKey, _>((start, Bound::Unbounded))
-        {
+        let mut damaged = Vec::new();
+        for (key, loc) in self.log.range(start) {
             if out.len() >= limit {
                 break;
             }
-            let (k, v) = entry?;
-            let Ok(key) = QueueKey::try_from(k.as_ref()) else {
-                continue;
-            };
-            if skip(&key) {
+            if skip(key) {
                 continue;
             }
-            let record: QueuedMessage = postcard::from_bytes(&v)?;
-            if record.expired(now) {
-                expired.push(key);
-            } else {
-                out.push((key, record));
+            if loc.expires_ms <= now {
+                expired.push(*key);
+                continue;
+            }
+            let record = self
+                .log
+                .read(loc)
+                .map_err(StoreError::from)
+                .and_then(|v| Ok(postcard::from_bytes::<QueuedMessage>(&v)?));
+            match record {
+                Ok(record) => out.push((*key, record)),
+                Err(e) => {
+                    tracing::error!(
+                        "a queued $upstream message cannot be read back ({e}); it is dropped"
+                    );
+                    damaged.push(*key);
+                }
             }
         }
-        for key in &expired {
-            self.remove(key)?;
-        }
+        self.log.remove(&expired)?;
+        self.log.remove(&damaged)?;
         Ok((out, expired.len() as u64))
     }
 
     /// Removes every expired message; returns how many.
     pub fn expire(&mut self) -> Result<u64, StoreError> {
         let now = now_ms();
-        let mut expired = Vec::new();
-        for entry in self.upstream.iter() {
-            let (k, v) = entry?;
-            let record: QueuedMessage = postcard::from_bytes(&v)?;
-            if record.expired(now)
-                && let Ok(key) = QueueKey::try_from(k.as_ref())
-            {
-                expired.push(key);
-            }
-        }
-        for key in &expired {
-            self.remove(key)?;
-        }
-        if !expired.is_empty() {
-            self.db.flush()?;
-        }
-        Ok(expired.len() as u64)
+        let expired: Vec<QueueKey> = self
+            .log
+            .range(Bound::Unbounded)
+            .filter(|(_, loc)| loc.expires_ms <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        Ok(self.log.remove(&expired)?)
     }
 
     /// Makes every change so far durable.
-    pub fn flush(&self) -> Result<(), StoreError> {
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.log.sync()?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Makes the queue's writes so far durable (a no-op when there are none).
+    pub fn sync_queue(&mut self) -> Result<(), StoreError> {
+        Ok(self.log.sync()?)
     }
 
     /// The database, for the parts of the gateway that keep their own trees.
     pub fn db(&self) -> &sled::Db {
         &self.db
     }
+}
+
+/// Moves the `$upstream` queue of a `ganglion-store-1` store (a sled tree)
+/// into the log, keeping each message's key; returns how many it moved. The
+/// tree is cleared only once the log holds them durably, so a crash in the
+/// middle moves them again (the log keeps one copy per key).
+fn migrate_queue(db: &sled::Db, log: &mut Log) -> Result<u64, StoreError> {
+    let tree = db.open_tree(UPSTREAM)?;
+    let mut records = Vec::new();
+    for entry in tree.iter() {
+        let (k, v) = entry?;
+        let Ok(key) = QueueKey::try_from(k.as_ref()) else {
+            continue;
+        };
+        let record: QueuedMessage = postcard::from_bytes(&v)?;
+        records.push((key, record.expires_ms, v.to_vec()));
+        if records.len() >= 1024 {
+            log.put(&records)?;
+            records.clear();
+        }
+    }
+    log.put(&records)?;
+    log.sync()?;
+    let moved = tree.len() as u64;
+    db.drop_tree(UPSTREAM)?;
+    Ok(moved)
 }
 
 #[cfg(test)]

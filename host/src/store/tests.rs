@@ -205,3 +205,54 @@ fn a_corrupt_database_is_an_error_not_an_empty_queue() {
     // Opening it again does not "repair" it into an empty store either.
     assert!(Store::open(dir.path(), config(1 << 20, WhenFull::Reject)).is_err());
 }
+
+#[test]
+fn a_store_of_the_previous_format_has_its_queue_moved_into_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = |body: &str| QueuedMessage {
+        accepted_ms: now_ms(),
+        expires_ms: u64::MAX,
+        route: "r".to_string(),
+        message: new_message(body.as_bytes().to_vec()),
+    };
+    {
+        // What ganglion-store-1 wrote: the queue as a sled tree.
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree(META)
+            .unwrap()
+            .insert(FORMAT_KEY, FORMAT_1)
+            .unwrap();
+        let tree = db.open_tree(UPSTREAM).unwrap();
+        for (key, body) in [
+            (queue::queue_key(None, 7), "low"),
+            (queue::queue_key(Some(0), 9), "urgent"),
+        ] {
+            tree.insert(key, postcard::to_stdvec(&record(body)).unwrap())
+                .unwrap();
+        }
+        db.flush().unwrap();
+    }
+    {
+        let mut store = Store::open(dir.path(), config(1 << 20, WhenFull::Reject)).unwrap();
+        assert_eq!(bodies(&mut store), ["urgent", "low"]);
+        let report = store.accept(&[up("new", None, None)]).unwrap();
+        let Offer::Accepted(key) = report.offers[0] else {
+            panic!("{report:?}")
+        };
+        assert!(
+            key > queue::queue_key(None, 7),
+            "numbers go on after the moved ones"
+        );
+    }
+    let mut store = Store::open(dir.path(), config(1 << 20, WhenFull::Reject)).unwrap();
+    assert_eq!(bodies(&mut store), ["urgent", "low", "new"]);
+    let format = store.db().open_tree(META).unwrap().get(FORMAT_KEY).unwrap();
+    assert_eq!(format.as_deref(), Some(FORMAT));
+    assert!(
+        !store
+            .db()
+            .tree_names()
+            .iter()
+            .any(|n| n.as_ref() == UPSTREAM.as_bytes())
+    );
+}
