@@ -164,12 +164,7 @@ async fn a_burst_that_overflows_a_module_queue_arrives_whole_and_once() {
     let _ = drain_for(&mut up, Duration::from_millis(200)).await;
 
     const BURST: usize = 300;
-    let bodies: Vec<String> = (0..BURST).map(|n| format!("m{n}")).collect();
-    let burst: Vec<(&str, &str)> = bodies
-        .iter()
-        .map(|b| ("sensors/pump-1/telemetry", b.as_str()))
-        .collect();
-    leaf(broker.port(), &burst).await;
+    let bodies = burst(broker.port(), BURST).await;
     let got = collect_until(&mut up, Duration::from_secs(60), |g| g.len() >= BURST).await;
     let more = drain_for(&mut up, Duration::from_millis(500)).await;
     let mut seen: Vec<String> = got.iter().chain(&more).map(body).collect();
@@ -181,6 +176,18 @@ async fn a_burst_that_overflows_a_module_queue_arrives_whole_and_once() {
     let relay = gateway.metrics().module("relay").unwrap().clone();
     assert!(relay.dropped_queue_full > 0, "{relay:?}");
     gateway.shutdown().await;
+}
+
+/// Publishes `n` readings `m0`, `m1`, ... from leaf `pump-1`; returns their
+/// bodies.
+async fn burst(port: u16, n: usize) -> Vec<String> {
+    let bodies: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+    let messages: Vec<(&str, &str)> = bodies
+        .iter()
+        .map(|b| ("sensors/pump-1/telemetry", b.as_str()))
+        .collect();
+    leaf(port, &messages).await;
+    bodies
 }
 
 /// A leaf message goes to `$upstream` straight and through a relay whose queue
@@ -210,12 +217,7 @@ async fn a_refused_copy_goes_again_only_where_it_was_refused_with_its_id() {
     let _ = drain_for(&mut up, Duration::from_millis(300)).await;
 
     const BURST: usize = 300;
-    let bodies: Vec<String> = (0..BURST).map(|n| format!("m{n}")).collect();
-    let burst: Vec<(&str, &str)> = bodies
-        .iter()
-        .map(|b| ("sensors/pump-1/telemetry", b.as_str()))
-        .collect();
-    leaf(broker.port(), &burst).await;
+    let bodies = burst(broker.port(), BURST).await;
     let got = collect_until(&mut up, Duration::from_secs(60), |g| g.len() >= 2 * BURST).await;
     let more = drain_for(&mut up, Duration::from_millis(500)).await;
     let all: Vec<_> = got.iter().chain(&more).collect();

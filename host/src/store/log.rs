@@ -76,6 +76,18 @@ struct Segment {
     live_bytes: u64,
 }
 
+impl Segment {
+    /// A segment holding its header only.
+    fn empty(file: File) -> Segment {
+        Segment {
+            file,
+            len: HEADER,
+            live: 0,
+            live_bytes: 0,
+        }
+    }
+}
+
 /// What opening found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Recovery {
@@ -222,15 +234,7 @@ impl Log {
             }
             return Ok(bytes.len() as u64);
         }
-        self.segments.insert(
-            n,
-            Segment {
-                file,
-                len: HEADER,
-                live: 0,
-                live_bytes: 0,
-            },
-        );
+        self.segments.insert(n, Segment::empty(file));
         let mut at = HEADER as usize;
         while at < bytes.len() {
             let Some((record, len)) = parse(&bytes[at..]) else {
@@ -319,15 +323,7 @@ impl Log {
             let _ = std::fs::remove_file(&path);
             return Err(e);
         }
-        self.segments.insert(
-            n,
-            Segment {
-                file,
-                len: HEADER,
-                live: 0,
-                live_bytes: 0,
-            },
-        );
+        self.segments.insert(n, Segment::empty(file));
         self.current = n;
         Ok(())
     }
