@@ -1,15 +1,22 @@
 //! The `$upstream` sink: the task that owns the durable queue and, when a cloud
 //! connection is configured, what is in flight on it.
 //!
-//! - It takes the router's messages in batches and writes each batch to the
-//!   store. Under the default flush policy it flushes the batch (group commit,
-//!   within the policy's window) before it counts the messages as accepted;
-//!   under the periodic one they count once written (see
-//!   [`crate::store::flush`]). Observers see each message once it is accepted.
+//! - It takes the router's messages in batches and appends each batch to the
+//!   queue's log at once. Appending is a write into the kernel's page cache,
+//!   done on this task; only the sync (`fdatasync`, the wait for the device)
+//!   runs on the blocking pool, one at a time, while this task goes on
+//!   appending and publishing. Under the default flush policy a message
+//!   counts as accepted (its receipt released, observers told) once a sync
+//!   covers it: a sync starts when a page's worth of records waits, or when
+//!   the oldest has waited the policy's window (group commit), and the next
+//!   one when it is done. Under the periodic policy a message counts once
+//!   appended (see [`crate::store::flush`]).
 //! - While connected it keeps up to the in-flight window published, in queue
 //!   order (priority, then arrival), and deletes each message only when the
-//!   broker's PUBACK for it arrives. A dropped connection leaves everything
-//!   queued; the next connection sends it again.
+//!   broker's PUBACK for it arrives. A message may be published before its
+//!   sync is done: a crash then loses nothing acknowledged, since its
+//!   producer has no acknowledgement yet and sends it again. A dropped
+//!   connection leaves everything queued; the next connection sends it again.
 //! - It sweeps out expired messages.
 //!
 //! With no cloud connection the queue only fills; status shows its depth.
@@ -18,45 +25,32 @@ use crate::message::now_ms;
 use crate::metrics::Metrics;
 use crate::router::UpstreamMessage;
 use crate::store::flush::FlushPolicy;
+use crate::store::log::SyncJob;
 use crate::store::queue::{InFlight, QueueKey};
-use crate::store::{Offer, Store, StoreError};
+use crate::store::{Offer, Store};
 use crate::uplink::LinkEvent;
 use crate::uplink::publish::{telemetry_topic, to_publish};
 use rumqttc::v5::AsyncClient;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
+use tokio::task::{JoinError, JoinHandle};
+use tokio::time::Instant;
 
-/// The most messages written in one flush.
+/// The most messages appended in one write.
 pub const ACCEPT_BATCH: usize = 256;
 /// How often expired messages are swept out.
 pub const EXPIRY_SWEEP: Duration = Duration::from_secs(30);
+/// Once this many bytes wait for a sync it starts without waiting for the
+/// window: a sync writes whole pages, so waiting past a page's worth of
+/// records saves no writes.
+pub const SYNC_BYTES: u64 = 4096;
 
-/// The store, lent to the blocking pool for each disk operation. Only this
-/// task uses it; the mutex is how a blocking closure borrows it.
-type Shared = Arc<Mutex<Store>>;
-
-/// Runs `work` on the blocking pool, so that a flush never stalls the async
-/// workers.
-async fn with_store<T: Send + 'static>(
-    store: &Shared,
-    work: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, String> {
-    let store = store.clone();
-    let task = tokio::task::spawn_blocking(move || {
-        let mut guard = store
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        work(&mut guard)
-    });
-    match task.await {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(e) => Err(format!("the store operation did not finish: {e}")),
-    }
-}
+/// A sync on the blocking pool, and how it went.
+type Syncing = JoinHandle<(SyncJob, std::io::Result<()>)>;
 
 /// The cloud connection as this task sees it.
 struct Link {
@@ -84,118 +78,198 @@ pub struct UpstreamIo {
     pub flush: FlushPolicy,
 }
 
+/// Appended messages that count as accepted once a sync reaches `mark`.
+struct Waiting {
+    mark: u64,
+    since: Instant,
+    messages: Vec<UpstreamMessage>,
+}
+
 struct Sink {
-    store: Shared,
+    store: Store,
     metrics: Arc<Metrics>,
     observers: broadcast::Sender<UpstreamMessage>,
     link: Option<Link>,
     topic: String,
     window: usize,
     flush: FlushPolicy,
-    /// Messages received and not yet written: they wait for the group-commit
-    /// window to close (or for the batch to fill).
-    pending: Vec<UpstreamMessage>,
-    /// When the pending batch is written, if there is one.
-    commit_at: Option<tokio::time::Instant>,
+    /// What waits for a sync, oldest first (durable policy only).
+    waiting: VecDeque<Waiting>,
+    /// The sync running, if one is.
+    syncing: Option<Syncing>,
 }
 
 impl Sink {
     fn publish_size(&self) {
-        let guard = self.store.lock().unwrap_or_else(|p| p.into_inner());
         self.metrics
             .queue
-            .set_size(guard.depth(), guard.used_bytes());
+            .set_size(self.store.depth(), self.store.used_bytes());
     }
 
-    /// Takes a message from the router into the pending batch, and writes the
-    /// batch when it is full or the policy has no window.
-    async fn receive(&mut self, first: UpstreamMessage, rx: &mut mpsc::Receiver<UpstreamMessage>) {
-        if self.pending.is_empty() {
-            self.commit_at = Some(tokio::time::Instant::now() + self.flush.window());
-        }
-        self.pending.push(first);
-        while self.pending.len() < ACCEPT_BATCH {
+    /// Takes a message from the router, and whatever else is ready, and
+    /// appends them.
+    fn receive(&mut self, first: UpstreamMessage, rx: &mut mpsc::Receiver<UpstreamMessage>) {
+        let mut batch = vec![first];
+        while batch.len() < ACCEPT_BATCH {
             match rx.try_recv() {
-                Ok(m) => self.pending.push(m),
+                Ok(m) => batch.push(m),
                 Err(_) => break,
             }
         }
-        if self.flush.window().is_zero() || self.pending.len() >= ACCEPT_BATCH {
-            self.commit().await;
-        }
+        self.accept(batch);
     }
 
-    /// Writes the pending batch (and flushes it, under the durable policy).
-    async fn commit(&mut self) {
-        self.commit_at = None;
-        let batch = std::mem::take(&mut self.pending);
-        if !batch.is_empty() {
-            self.accept(batch).await;
+    fn accept(&mut self, batch: Vec<UpstreamMessage>) {
+        let report = match self.store.write(&batch) {
+            Ok(report) => report,
+            Err(e) => {
+                for r in batch.iter().filter_map(|m| m.receipt.as_ref()) {
+                    r.fail();
+                }
+                self.metrics.queue.store_error();
+                tracing::error!("cannot queue messages for $upstream: {e}");
+                return;
+            }
+        };
+        // The depth counts the batch before any observer hears of it.
+        self.publish_size();
+        self.metrics.queue.dropped_oldest(report.dropped_oldest);
+        if let Some(link) = self.link.as_mut()
+            && let Some(cursor) = link.cursor
+            && report
+                .offers
+                .iter()
+                .any(|o| matches!(o, Offer::Accepted(k) if *k < cursor))
+        {
+            link.cursor = None;
         }
-    }
-
-    async fn accept(&mut self, batch: Vec<UpstreamMessage>) {
-        let receipts: Vec<_> = batch.iter().filter_map(|m| m.receipt.clone()).collect();
-        let flush = self.flush.acknowledges_after_flush();
-        let result = with_store(&self.store, move |s| {
-            let report = if flush {
-                s.accept(&batch)
-            } else {
-                s.write(&batch)
-            };
-            report.map(|r| (r, batch))
-        })
-        .await;
-        if result.is_err() {
-            for r in &receipts {
-                r.fail();
+        let mut accepted = Vec::with_capacity(batch.len());
+        for (offer, mut msg) in report.offers.iter().zip(batch) {
+            match offer {
+                Offer::Accepted(_) => accepted.push(msg),
+                Offer::Refused => {
+                    if let Some(r) = msg.receipt.take() {
+                        r.fail();
+                    }
+                    self.metrics.queue.refused(1);
+                }
             }
         }
-        drop(receipts);
-        match result {
-            Ok((report, batch)) => {
-                // The depth counts the batch before any observer hears of it.
-                self.publish_size();
-                self.metrics.queue.dropped_oldest(report.dropped_oldest);
-                let mut accepted = 0;
-                if let Some(link) = self.link.as_mut()
-                    && let Some(cursor) = link.cursor
-                    && report
-                        .offers
-                        .iter()
-                        .any(|o| matches!(o, Offer::Accepted(k) if *k < cursor))
-                {
-                    link.cursor = None;
-                }
-                for (offer, mut msg) in report.offers.iter().zip(batch) {
-                    // Durable (or refused) now: the producer hears about it when
-                    // the receipt drops, not when an observer gets round to it.
-                    let receipt = msg.receipt.take();
-                    match offer {
-                        Offer::Accepted(_) => {
-                            accepted += 1;
-                            let _ = self.observers.send(msg);
-                        }
-                        Offer::Refused => {
-                            if let Some(r) = &receipt {
-                                r.fail();
-                            }
-                            self.metrics.queue.refused(1);
-                        }
-                    }
-                }
-                self.metrics.upstream_accepted(accepted);
-                if report.dropped_oldest > 0 || accepted < report.offers.len() as u64 {
-                    tracing::warn!(
-                        dropped_oldest = report.dropped_oldest,
-                        refused = report.offers.len() as u64 - accepted,
-                        "the $upstream queue is full"
-                    );
-                }
+        let refused = report.offers.len() - accepted.len();
+        if report.dropped_oldest > 0 || refused > 0 {
+            tracing::warn!(
+                dropped_oldest = report.dropped_oldest,
+                refused,
+                "the $upstream queue is full"
+            );
+        }
+        if accepted.is_empty() {
+            return;
+        }
+        if self.flush.acknowledges_after_flush() {
+            self.waiting.push_back(Waiting {
+                mark: self.store.written(),
+                since: Instant::now(),
+                messages: accepted,
+            });
+        } else {
+            self.release(accepted);
+        }
+    }
+
+    /// Counts messages as accepted: their receipts are released and the
+    /// observers hear of them.
+    fn release(&mut self, messages: Vec<UpstreamMessage>) {
+        self.metrics.upstream_accepted(messages.len() as u64);
+        for mut msg in messages {
+            // The producer hears about it when the receipt drops, not when an
+            // observer gets round to it.
+            let receipt = msg.receipt.take();
+            let _ = self.observers.send(msg);
+            drop(receipt);
+        }
+    }
+
+    /// When the oldest waiting message must be synced by.
+    fn sync_due(&self) -> Option<Instant> {
+        let oldest = self.waiting.front()?;
+        Some(oldest.since + self.flush.window())
+    }
+
+    /// Starts a sync on the blocking pool if none is running and one is
+    /// due: `always` (the background tick), a page's worth waiting, or the
+    /// oldest waiting message's window over.
+    fn maybe_sync(&mut self, always: bool) {
+        if self.syncing.is_some() {
+            return;
+        }
+        let durable = self.flush.acknowledges_after_flush();
+        let due = always
+            || (durable && self.store.unsynced_bytes() >= SYNC_BYTES && !self.waiting.is_empty())
+            || self.sync_due().is_some_and(|at| at <= Instant::now());
+        if !due {
+            return;
+        }
+        match self.store.plan_sync() {
+            Ok(Some(job)) => {
+                self.syncing = Some(tokio::task::spawn_blocking(move || {
+                    let result = job.run();
+                    (job, result)
+                }));
+            }
+            Ok(None) => {
+                // Nothing is left unsynced, so whatever waits is durable.
+                let all: Vec<_> = self.waiting.drain(..).flat_map(|w| w.messages).collect();
+                self.release(all);
             }
             Err(e) => {
                 self.metrics.queue.store_error();
-                tracing::error!("cannot queue messages for $upstream: {e}");
+                tracing::error!("cannot start a sync of the $upstream queue: {e}");
+                self.fail_waiting(u64::MAX);
+            }
+        }
+    }
+
+    /// Applies a finished sync: what it covered is accepted, or, if it
+    /// failed, refused (the kernel may have dropped the pages it could not
+    /// write, so only the producer's copy is safe; it sends it again).
+    fn synced(&mut self, done: Result<(SyncJob, std::io::Result<()>), JoinError>) {
+        self.syncing = None;
+        let (job, result) = match done {
+            Ok(done) => done,
+            Err(e) => {
+                self.metrics.queue.store_error();
+                tracing::error!("a sync of the $upstream queue did not finish: {e}");
+                self.fail_waiting(u64::MAX);
+                return;
+            }
+        };
+        let mark = job.mark();
+        self.store.sync_done(job, &result);
+        if let Err(e) = result {
+            self.metrics.queue.store_error();
+            tracing::error!(
+                "cannot sync the $upstream queue: {e}; what it held is refused, for its producers to send again"
+            );
+            self.fail_waiting(mark);
+            return;
+        }
+        let mut durable = Vec::new();
+        while self.waiting.front().is_some_and(|w| w.mark <= mark) {
+            if let Some(w) = self.waiting.pop_front() {
+                durable.extend(w.messages);
+            }
+        }
+        self.release(durable);
+    }
+
+    /// Refuses the waiting messages up to `mark`.
+    fn fail_waiting(&mut self, mark: u64) {
+        while self.waiting.front().is_some_and(|w| w.mark <= mark) {
+            if let Some(w) = self.waiting.pop_front() {
+                for r in w.messages.iter().filter_map(|m| m.receipt.as_ref()) {
+                    r.fail();
+                }
             }
         }
     }
@@ -203,26 +277,21 @@ impl Sink {
     /// Publishes queued messages until the in-flight window is full. It
     /// waits until a quarter of the window is free (or nothing is in flight),
     /// so that each read from the store fetches a batch.
-    async fn fill(&mut self) {
+    fn fill(&mut self) {
         let Some(link) = &self.link else { return };
         let in_flight = link.in_flight.len();
         let room = self.window.saturating_sub(in_flight);
         if room == 0 || (in_flight > 0 && room < self.window / 4) {
             return;
         }
-        let waiting = {
-            let guard = self.store.lock().unwrap_or_else(|p| p.into_inner());
-            guard.depth()
-        };
-        if waiting <= in_flight as u64 {
+        if self.store.depth() <= in_flight as u64 {
             return;
         }
-        let skip: HashSet<QueueKey> = link.in_flight.keys().copied().collect();
         let after = link.cursor;
-        let batch = with_store(&self.store, move |s| {
-            s.next_batch_after(after, room, |k| skip.contains(k))
-        })
-        .await;
+        let in_flight = &link.in_flight;
+        let batch = self
+            .store
+            .next_batch_after(after, room, |k| in_flight.contains(k));
         let (batch, expired) = match batch {
             Ok(b) => b,
             Err(e) => {
@@ -266,7 +335,7 @@ impl Sink {
     }
 
     /// Applies link events; returns whether the window may have room.
-    async fn on_link(&mut self, events: Vec<LinkEvent>) {
+    fn on_link(&mut self, events: Vec<LinkEvent>) {
         let mut done: Vec<QueueKey> = Vec::new();
         for event in events {
             match event {
@@ -322,7 +391,7 @@ impl Sink {
         }
         if !done.is_empty() {
             let n = done.len() as u64;
-            let removed = with_store(&self.store, move |s| s.remove_many(&done)).await;
+            let removed = self.store.remove_many(&done);
             match removed {
                 Ok(_) => self.metrics.queue.delivered(n),
                 Err(e) => {
@@ -350,15 +419,15 @@ pub async fn run(store: Store, io: UpstreamIo) {
         None => (None, String::new(), 0),
     };
     let mut sink = Sink {
-        store: Arc::new(Mutex::new(store)),
+        store,
         metrics,
         observers,
         link: None,
         topic,
         window,
         flush,
-        pending: Vec::new(),
-        commit_at: None,
+        waiting: VecDeque::new(),
+        syncing: None,
     };
     tracing::info!(policy = %flush, "the $upstream queue's flush policy");
     sink.publish_size();
@@ -366,18 +435,22 @@ pub async fn run(store: Store, io: UpstreamIo) {
     sweep.tick().await;
     // What no acceptance synced (removals; everything, under the periodic
     // policy) is synced this often.
-    let mut sync = tokio::time::interval(flush.background_flush());
-    sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    sync.tick().await;
+    let mut background = tokio::time::interval(flush.background_flush());
+    background.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    background.tick().await;
     loop {
-        let commit_at = sink.commit_at;
+        let due = match sink.syncing {
+            None => sink.sync_due(),
+            Some(_) => None,
+        };
         tokio::select! {
             first = rx.recv() => {
                 let Some(first) = first else { break };
-                sink.receive(first, &mut rx).await;
+                sink.receive(first, &mut rx);
             }
-            () = async { match commit_at { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {
-                sink.commit().await;
+            () = async { match due { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {}
+            done = async { match sink.syncing.as_mut() { Some(s) => s.await, None => std::future::pending().await } } => {
+                sink.synced(done);
             }
             event = async { match link_rx.as_mut() { Some(r) => r.recv().await, None => std::future::pending().await } } => {
                 let Some(event) = event else {
@@ -390,16 +463,11 @@ pub async fn run(store: Store, io: UpstreamIo) {
                         events.push(e);
                     }
                 }
-                sink.on_link(events).await;
+                sink.on_link(events);
             }
-            _ = sync.tick() => {
-                if let Err(e) = with_store(&sink.store, Store::sync_queue).await {
-                    sink.metrics.queue.store_error();
-                    tracing::error!("cannot sync the $upstream queue: {e}");
-                }
-            }
+            _ = background.tick() => sink.maybe_sync(true),
             _ = sweep.tick() => {
-                match with_store(&sink.store, Store::expire).await {
+                match sink.store.expire() {
                     Ok(0) => {}
                     Ok(n) => {
                         sink.metrics.queue.expired(n);
@@ -409,11 +477,23 @@ pub async fn run(store: Store, io: UpstreamIo) {
                 }
             }
         }
-        sink.fill().await;
+        sink.maybe_sync(false);
+        sink.fill();
         sink.publish_size();
     }
-    sink.commit().await;
-    if let Err(e) = with_store(&sink.store, |s| s.flush()).await {
-        tracing::error!("cannot flush the store at shutdown: {e}");
+    if let Some(syncing) = sink.syncing.take() {
+        let done = syncing.await;
+        sink.synced(done);
+    }
+    // The last flush, on this task: nothing else is left to run on it.
+    match sink.store.flush() {
+        Ok(()) => {
+            let all: Vec<_> = sink.waiting.drain(..).flat_map(|w| w.messages).collect();
+            sink.release(all);
+        }
+        Err(e) => {
+            tracing::error!("cannot flush the store at shutdown: {e}");
+            sink.fail_waiting(u64::MAX);
+        }
     }
 }

@@ -1,7 +1,7 @@
-//! The `$upstream` queue's flush policies, on a real sled store: a group
-//! commit holds a batch for its window and then accepts it whole, durable; the
-//! periodic policy accepts at once, and a clean stop leaves everything on
-//! disk. Time is tokio's paused clock, so the windows are exact.
+//! The `$upstream` queue's flush policies, on a real store: a group commit
+//! holds a batch for its window (or until a page's worth waits) and then
+//! accepts it whole, durable; the periodic policy accepts at once, and a
+//! clean stop leaves everything on disk. Time is tokio's paused clock, so the windows are exact.
 
 use ganglion::message::new_message;
 use ganglion::metrics::Metrics;
@@ -113,7 +113,10 @@ async fn a_group_commit_holds_a_batch_for_its_window_then_accepts_it_whole() {
 #[tokio::test(start_paused = true)]
 async fn without_a_window_each_batch_is_accepted_as_soon_as_it_is_flushed() {
     let dir = tempfile::tempdir().unwrap();
-    let (tx, mut observed, task) = sink(dir.path(), FlushPolicy::default());
+    let policy = FlushPolicy::Durable {
+        window: Duration::ZERO,
+    };
+    let (tx, mut observed, task) = sink(dir.path(), policy);
     let (a, a_accepted) = message("a");
     tx.send(a).await.unwrap();
     let started = tokio::time::Instant::now();
@@ -128,6 +131,26 @@ async fn without_a_window_each_batch_is_accepted_as_soon_as_it_is_flushed() {
         "no timer stood between the message and its acceptance"
     );
     assert_eq!(a_accepted.await, Ok(Outcome::Safe));
+    drop(tx);
+    task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_page_of_waiting_records_is_flushed_before_the_window_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let window = Duration::from_secs(10);
+    let (tx, mut observed, task) = sink(dir.path(), FlushPolicy::Durable { window });
+    let started = tokio::time::Instant::now();
+    let body = "x".repeat(upstream::SYNC_BYTES as usize);
+    let (big, accepted) = message(&body);
+    tx.send(big).await.unwrap();
+    let got = timeout(Duration::from_secs(5), observed.recv())
+        .await
+        .expect("accepted without waiting for the window")
+        .unwrap();
+    assert_eq!(got.message.body.len(), body.len());
+    assert!(started.elapsed() < window);
+    assert_eq!(accepted.await, Ok(Outcome::Safe));
     drop(tx);
     task.await.unwrap();
 }

@@ -189,7 +189,7 @@ fn the_flush_policy_defaults_to_durable_and_its_keys_are_validated() {
     assert_eq!(
         load("").unwrap().store_and_forward.flush,
         FlushPolicy::Durable {
-            window: Duration::ZERO
+            window: ganglion::store::flush::DEFAULT_WINDOW
         }
     );
     let window = load("[store-and-forward]\ncommit-window-ms = 20\n").unwrap();

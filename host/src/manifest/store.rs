@@ -7,7 +7,7 @@
 //! max-bytes = 268435456        # the queue's disk quota
 //! when-full = "reject"         # or "drop-oldest"
 //! flush = "durable"            # or "periodic": see crate::store::flush
-//! commit-window-ms = 0         # durable only: the group-commit window (≤ 1000)
+//! commit-window-ms = 10        # durable only: the group-commit window (≤ 1000)
 //! # flush-interval-ms = 1000   # periodic only: how often it flushes (≤ 60000)
 //! ```
 
@@ -160,7 +160,7 @@ fn flush_policy(
                         c,
                     )
                 })
-                .unwrap_or(Duration::ZERO);
+                .unwrap_or(flush::DEFAULT_WINDOW);
             FlushPolicy::Durable { window }
         }
         Some("periodic") => {

@@ -105,10 +105,48 @@ pub struct Log {
     index: BTreeMap<QueueKey, Loc>,
     next_seq: u64,
     live_bytes: u64,
-    /// Whether records were written since the last sync.
-    dirty: bool,
+    /// Appends (and truncations) so far: a sync covers those made before it
+    /// was planned.
+    written: u64,
+    /// How many of them a sync has made durable.
+    synced: u64,
+    /// Bytes appended since the last sync was planned.
+    unsynced_bytes: u64,
+    /// Closed segments written since the last sync was planned.
+    closed_unsynced: Vec<File>,
+    /// Whether a segment was created since then (the directory needs a sync).
+    dir_unsynced: bool,
     /// Scratch space for one append.
     buf: Vec<u8>,
+}
+
+/// What one sync makes durable: the segments written since the last one
+/// was planned and, if a segment was created, the directory. It holds its
+/// own handles, so that it runs on another thread while the log goes on
+/// taking appends: a record appended meanwhile waits for the next one.
+#[derive(Debug)]
+pub struct SyncJob {
+    files: Vec<File>,
+    dir: Option<File>,
+    mark: u64,
+}
+
+impl SyncJob {
+    /// Waits until the device has everything the job covers.
+    pub fn run(&self) -> io::Result<()> {
+        for file in &self.files {
+            file.sync_data()?;
+        }
+        if let Some(dir) = &self.dir {
+            dir.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// The appends it covers: every one counted up to this mark.
+    pub fn mark(&self) -> u64 {
+        self.mark
+    }
 }
 
 fn segment_path(dir: &Path, n: u32) -> PathBuf {
@@ -191,7 +229,11 @@ impl Log {
             index: BTreeMap::new(),
             next_seq: 1,
             live_bytes: 0,
-            dirty: false,
+            written: 0,
+            synced: 0,
+            unsynced_bytes: 0,
+            closed_unsynced: Vec::new(),
+            dir_unsynced: false,
             buf: Vec::new(),
         };
         let mut recovery = Recovery::default();
@@ -217,7 +259,11 @@ impl Log {
             && bytes[8..12] == n.to_le_bytes();
         if !header_ok {
             drop(file);
-            if bytes.len() < HEADER as usize {
+            // A segment's header reaches the disk with the first sync of
+            // anything in it, so a missing or zeroed one means none of it did.
+            let never_synced =
+                bytes.len() < HEADER as usize || bytes[..HEADER as usize].iter().all(|b| *b == 0);
+            if never_synced {
                 // Cut short while it was being made: nothing was in it.
                 tracing::warn!(segment = %path.display(), "an empty queue segment left by a crash; removed");
                 std::fs::remove_file(&path)?;
@@ -303,7 +349,9 @@ impl Log {
         Some(loc)
     }
 
-    /// Creates segment `n` and makes it the one appended to.
+    /// Creates segment `n` and makes it the one appended to. Its header and
+    /// its directory entry reach the disk with the next sync, before anything
+    /// appended to it counts as durable.
     fn start_segment(&mut self, n: u32) -> io::Result<()> {
         let path = segment_path(&self.dir, n);
         let file = OpenOptions::new()
@@ -314,17 +362,20 @@ impl Log {
         let mut header = [0u8; HEADER as usize];
         header[..8].copy_from_slice(MAGIC);
         header[8..12].copy_from_slice(&n.to_le_bytes());
-        let made = file
-            .write_all_at(&header, 0)
-            .and_then(|()| file.sync_data())
-            .and_then(|()| File::open(&self.dir)?.sync_all());
-        if let Err(e) = made {
+        if let Err(e) = file.write_all_at(&header, 0) {
             drop(file);
             let _ = std::fs::remove_file(&path);
             return Err(e);
         }
+        if self.written > self.synced
+            && let Some(closed) = self.segments.get(&self.current)
+        {
+            self.closed_unsynced.push(closed.file.try_clone()?);
+        }
         self.segments.insert(n, Segment::empty(file));
         self.current = n;
+        self.dir_unsynced = true;
+        self.written += 1;
         Ok(())
     }
 
@@ -389,9 +440,6 @@ impl Log {
     fn append_buf(&mut self) -> io::Result<(u32, u64)> {
         let end = self.segments.get(&self.current).map_or(0, |s| s.len);
         if end > HEADER && end + self.buf.len() as u64 > SEGMENT_BYTES {
-            // What the closed segment got since the last sync must be as
-            // durable as what follows it.
-            self.sync()?;
             self.start_segment(self.current + 1)?;
         }
         let n = self.current;
@@ -405,7 +453,8 @@ impl Log {
             return Err(e);
         }
         segment.len += self.buf.len() as u64;
-        self.dirty = true;
+        self.written += 1;
+        self.unsynced_bytes += self.buf.len() as u64;
         Ok((n, at))
     }
 
@@ -485,16 +534,71 @@ impl Log {
         }
     }
 
-    /// Makes every record appended so far durable.
+    /// Makes every record appended so far durable, on this thread.
     pub fn sync(&mut self) -> io::Result<()> {
-        if !self.dirty {
-            return Ok(());
+        if let Some(job) = self.plan_sync()? {
+            match job.run() {
+                Ok(()) => self.synced_to(job.mark()),
+                Err(e) => {
+                    self.sync_failed(job);
+                    return Err(e);
+                }
+            }
         }
-        if let Some(segment) = self.segments.get(&self.current) {
-            segment.file.sync_data()?;
-        }
-        self.dirty = false;
         Ok(())
+    }
+
+    /// Whether anything appended is not durable yet.
+    pub fn is_dirty(&self) -> bool {
+        self.written > self.synced
+    }
+
+    /// The appends counted so far; a record appended now is durable once a
+    /// sync with this mark or a later one has run.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Bytes appended since the last sync was planned.
+    pub fn unsynced_bytes(&self) -> u64 {
+        self.unsynced_bytes
+    }
+
+    /// The sync of everything appended so far, to run on any thread; `None`
+    /// when there is nothing to sync. Report how it went with
+    /// [`Log::synced_to`] or [`Log::sync_failed`].
+    pub fn plan_sync(&mut self) -> io::Result<Option<SyncJob>> {
+        if !self.is_dirty() {
+            return Ok(None);
+        }
+        let mut files = std::mem::take(&mut self.closed_unsynced);
+        if let Some(segment) = self.segments.get(&self.current) {
+            files.push(segment.file.try_clone()?);
+        }
+        let dir = if std::mem::take(&mut self.dir_unsynced) {
+            Some(File::open(&self.dir)?)
+        } else {
+            None
+        };
+        self.unsynced_bytes = 0;
+        Ok(Some(SyncJob {
+            files,
+            dir,
+            mark: self.written,
+        }))
+    }
+
+    /// Records that `mark`'s sync succeeded.
+    pub fn synced_to(&mut self, mark: u64) {
+        self.synced = self.synced.max(mark);
+    }
+
+    /// Takes back a failed sync's work, for the next one to do again.
+    pub fn sync_failed(&mut self, job: SyncJob) {
+        self.closed_unsynced.extend(job.files);
+        if job.dir.is_some() {
+            self.dir_unsynced = true;
+        }
     }
 
     /// Deletes the oldest segments once nothing in them is queued. When the
@@ -510,13 +614,13 @@ impl Log {
                 // The only segment, and nothing in it is queued: start it
                 // over, so that a queue that drains gives its disk back (a
                 // full disk included) without waiting for the segment to fill.
+                // The next sync makes the new length durable.
                 if segment.live == 0 && segment.len > SEGMENT_BYTES / 4 {
                     segment.file.set_len(HEADER)?;
-                    segment.file.sync_all()?;
                     if let Some(segment) = self.segments.get_mut(&oldest) {
                         segment.len = HEADER;
                     }
-                    self.dirty = false;
+                    self.written += 1;
                 }
                 return Ok(());
             }

@@ -20,7 +20,7 @@ pub mod queue;
 use crate::message::now_ms;
 use crate::router::UpstreamMessage;
 use flush::FlushPolicy;
-use log::Log;
+use log::{Log, SyncJob};
 use queue::{Admission, QueueKey, QueuedMessage, Quota};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -398,6 +398,32 @@ impl Store {
     /// Makes the queue's writes so far durable (a no-op when there are none).
     pub fn sync_queue(&mut self) -> Result<(), StoreError> {
         Ok(self.log.sync()?)
+    }
+
+    /// The sync of the queue's writes so far, to run on another thread while
+    /// the queue goes on (see [`Log::plan_sync`]); `None` when all are
+    /// durable.
+    pub fn plan_sync(&mut self) -> Result<Option<SyncJob>, StoreError> {
+        Ok(self.log.plan_sync()?)
+    }
+
+    /// Records that a planned sync succeeded (or failed, giving its work back).
+    pub fn sync_done(&mut self, job: SyncJob, result: &std::io::Result<()>) {
+        match result {
+            Ok(()) => self.log.synced_to(job.mark()),
+            Err(_) => self.log.sync_failed(job),
+        }
+    }
+
+    /// The queue's writes so far: one made now is durable once a sync of
+    /// this mark or a later one is done.
+    pub fn written(&self) -> u64 {
+        self.log.written()
+    }
+
+    /// Bytes the queue appended since the last sync was planned.
+    pub fn unsynced_bytes(&self) -> u64 {
+        self.log.unsynced_bytes()
     }
 
     /// The database, for the parts of the gateway that keep their own trees.

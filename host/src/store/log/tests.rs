@@ -177,3 +177,70 @@ fn a_segment_with_a_foreign_header_is_set_aside_not_read() {
     assert!(log.is_empty());
     assert!(dir.path().join("0000000001.damaged").is_file());
 }
+
+#[test]
+fn a_segment_whose_header_never_reached_the_disk_is_removed_not_set_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut log, _) = Log::open(dir.path()).unwrap();
+        put(&mut log, None, "kept");
+        log.sync().unwrap();
+    }
+    // What a power cut can leave of a segment made just before it: its
+    // length reached the disk, its bytes did not.
+    std::fs::write(dir.path().join("0000000002.log"), [0u8; 4096]).unwrap();
+    let (log, _) = Log::open(dir.path()).unwrap();
+    assert_eq!(bodies(&log), ["kept"]);
+    assert!(!dir.path().join("0000000002.log").exists());
+    assert!(!dir.path().join("0000000002.damaged").exists());
+}
+
+#[test]
+fn a_planned_sync_covers_what_was_appended_before_it_and_not_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = Log::open(dir.path()).unwrap();
+    put(&mut log, None, "before");
+    let job = log.plan_sync().unwrap().unwrap();
+    assert_eq!(log.unsynced_bytes(), 0);
+    // Appends go on while the sync runs elsewhere.
+    let running = std::thread::spawn(move || {
+        let result = job.run();
+        (job, result)
+    });
+    put(&mut log, None, "after");
+    let after = log.written();
+    let (job, result) = running.join().unwrap();
+    result.unwrap();
+    log.synced_to(job.mark());
+    assert!(job.mark() < after);
+    assert!(log.is_dirty(), "the later append still waits for a sync");
+    let next = log.plan_sync().unwrap().unwrap();
+    assert_eq!(next.mark(), after);
+    next.run().unwrap();
+    log.synced_to(next.mark());
+    assert!(!log.is_dirty());
+    assert!(log.plan_sync().unwrap().is_none());
+}
+
+#[test]
+fn a_sync_after_a_new_segment_covers_the_closed_one_and_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = Log::open(dir.path()).unwrap();
+    log.sync().unwrap();
+    let body = "x".repeat(64 * 1024);
+    for _ in 0..(SEGMENT_BYTES / body.len() as u64 + 1) {
+        put(&mut log, None, &body);
+    }
+    assert_eq!(log.segment_count(), 2);
+    let job = log.plan_sync().unwrap().unwrap();
+    assert_eq!(job.files.len(), 2, "the closed segment and the current one");
+    assert!(job.dir.is_some(), "the new segment's directory entry");
+    // A failed sync gives its work back to the next.
+    log.sync_failed(job);
+    let again = log.plan_sync().unwrap().unwrap();
+    assert!(again.files.len() >= 2);
+    assert!(again.dir.is_some());
+    again.run().unwrap();
+    log.synced_to(again.mark());
+    assert!(!log.is_dirty());
+}
