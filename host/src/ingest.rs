@@ -301,6 +301,7 @@ async fn connection(
 ) -> Ended {
     let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
     options
+        .set_network_options(crate::uplink::network_options())
         .set_clean_start(false)
         .set_session_expiry_interval(Some(u32::MAX))
         .set_manual_acks(true)

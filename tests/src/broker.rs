@@ -1,5 +1,10 @@
 //! A real mosquitto broker for tests, on a free loopback port, with a config
 //! file and a persistence folder of its own. It stops when dropped.
+//!
+//! It runs as docs/deployment.md advises for a gateway's local broker: no
+//! in-flight or queue limit, and `set_tcp_nodelay true`, since the gateway
+//! acknowledges a leaf message only once it is safe, and with Nagle's
+//! algorithm the broker would hold its next message to the gateway until then.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -47,7 +52,7 @@ impl Broker {
             format!(
                 "{}user root\npersistence true\n\
                  persistence_location {}/\nautosave_interval 1\nmax_queued_messages 0\n\
-                 max_inflight_messages 0\nlog_type error\n\
+                 max_inflight_messages 0\nset_tcp_nodelay true\nlog_type error\n\
                  listener {port} 127.0.0.1\nallow_anonymous true\n{extra}",
                 if extra.is_empty() {
                     ""

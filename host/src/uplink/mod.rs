@@ -130,6 +130,7 @@ impl UplinkConfig {
     pub fn options(&self) -> Result<MqttOptions, TlsError> {
         let mut options = MqttOptions::new(&self.device_id, &self.host, self.port);
         options
+            .set_network_options(network_options())
             .set_keep_alive(self.keep_alive)
             .set_clean_start(true)
             .set_max_packet_size(Some(MAX_INBOUND_PACKET))
@@ -197,6 +198,17 @@ pub enum LinkEvent {
         /// When the next attempt is.
         retry_in: Duration,
     },
+}
+
+/// The socket options of the gateway's MQTT connections: `TCP_NODELAY`, so
+/// that a 4-byte PUBACK or a small publish goes out when it is written rather
+/// than when the peer's TCP acknowledgement of the previous one comes back
+/// (Nagle's algorithm; the peer may delay that acknowledgement by up to
+/// 40 ms).
+pub fn network_options() -> rumqttc::NetworkOptions {
+    let mut options = rumqttc::NetworkOptions::new();
+    options.set_tcp_nodelay(true);
+    options
 }
 
 fn ack_ok(reason: PubAckReason) -> bool {
