@@ -1,14 +1,21 @@
 //! The bench's MQTT side: the messages (bodies, sequence numbers, user
 //! properties), the rumqttc subscriber and publisher (QoS 1), and the phases
-//! run with them: a burst, a paced latency phase, and the probe that waits
-//! until the gateway forwards.
+//! run with them: a burst, a paced phase, and the probe that waits until the
+//! gateway forwards.
+//!
+//! A phase knows how many copies of each message the subscriber should get
+//! (an [`Expected`] function: one through the broker alone, one or none
+//! through the filter, one or two when every leaf message also goes straight
+//! to `$upstream`). A copy is told apart from another of the same message by
+//! the `$route` user property the uplink adds (the baseline's have none), so a
+//! copy that arrives again is counted as a duplicate, never as another copy.
 
-use super::{BURST_LIMIT, LEAF_TOPIC, MESSAGES, PACED_SECS, PHASE_TIMEOUT, RATE};
+use super::{BURST_LIMIT, LEAF_TOPIC, MESSAGES, PHASE_TIMEOUT};
 use ganglion_benches::reading;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -18,6 +25,27 @@ use tokio::sync::mpsc;
 const SENT: &str = "sentNs";
 /// The user property that carries the bench's sequence number.
 const SEQ: &str = "seq";
+/// The user property in which the uplink names the route of a copy.
+const ROUTE: &str = "$route";
+
+/// How many copies of message `seq` the subscriber should get.
+pub type Expected = fn(u64) -> usize;
+
+/// A paced phase's rate and length.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Messages per second.
+    pub rate: u32,
+    /// How long it publishes, s.
+    pub secs: u32,
+}
+
+impl Pace {
+    /// How many messages the phase publishes.
+    pub fn messages(self) -> u32 {
+        self.rate * self.secs
+    }
+}
 
 /// The two bodies the leaf alternates: one above the threshold, one below,
 /// of the same length.
@@ -33,6 +61,9 @@ pub struct Arrival {
     at: Instant,
     /// The bench's sequence number; a readiness probe has none.
     seq: Option<u64>,
+    /// The route that made this copy (`$route`); none through the broker
+    /// alone.
+    route: Option<String>,
     /// The send time, in the latency phases.
     sent_ns: Option<u64>,
 }
@@ -60,9 +91,25 @@ fn body_of(bodies: &[Vec<u8>; 2], seq: u64) -> Vec<u8> {
     bodies[(seq % 2) as usize].clone()
 }
 
-/// Whether the filter forwards message `seq`.
-pub fn forwarded(seq: u64) -> bool {
-    seq.is_multiple_of(2)
+/// Through the broker alone: every message, once.
+pub fn once(_seq: u64) -> usize {
+    1
+}
+
+/// Through the filter: the readings above the threshold (even `seq`), once.
+pub fn forwarded(seq: u64) -> usize {
+    usize::from(seq.is_multiple_of(2))
+}
+
+/// Through the filter and straight to `$upstream`: every message straight,
+/// and the ones above the threshold once more through the filter.
+pub fn forwarded_and_straight(seq: u64) -> usize {
+    1 + forwarded(seq)
+}
+
+/// How many copies the subscriber should get of the messages `seqs`.
+fn copies(seqs: &Range<u64>, expected: Expected) -> usize {
+    seqs.clone().map(expected).sum()
 }
 
 /// The user properties of a bench message.
@@ -105,9 +152,14 @@ pub async fn subscriber(port: u16, topic: &str) -> mpsc::UnboundedReceiver<Arriv
                             .find(|(k, _)| k == key)
                             .map(|(_, v)| v.parse::<u64>().unwrap())
                     };
+                    let route = props
+                        .iter()
+                        .find(|(k, _)| k == ROUTE)
+                        .map(|(_, v)| v.clone());
                     let arrival = Arrival {
                         at,
                         seq: find(SEQ),
+                        route,
                         sent_ns: find(SENT),
                     };
                     if tx.send(arrival).is_err() {
@@ -151,8 +203,8 @@ pub async fn publisher(port: u16) -> AsyncClient {
     client
 }
 
-/// What a phase's subscriber got: the first arrival of each expected
-/// message, and how many arrived again.
+/// What a phase's subscriber got: the first arrival of each expected copy,
+/// and how many copies arrived again.
 struct Collected {
     first: Vec<Arrival>,
     duplicates: usize,
@@ -160,18 +212,20 @@ struct Collected {
     complete: bool,
 }
 
-/// Waits until every message of `seqs` that `expected` selects has arrived,
-/// or until `deadline`; anything else (probes, late copies of an earlier
-/// phase) is skipped.
+/// Waits until every copy of the messages `seqs` that `expected` counts has
+/// arrived, or until `deadline`; anything else (probes, late copies of an
+/// earlier phase) is skipped. A copy is a message's sequence number and its
+/// route.
 async fn collect(
     rx: &mut mpsc::UnboundedReceiver<Arrival>,
     seqs: &Range<u64>,
-    expected: fn(u64) -> bool,
+    expected: Expected,
     deadline: Instant,
     what: &str,
 ) -> Collected {
-    let n = seqs.clone().filter(|s| expected(*s)).count();
-    let mut seen = HashSet::with_capacity(n);
+    let n = copies(seqs, expected);
+    let mut seen: HashSet<(u64, Option<String>)> = HashSet::with_capacity(n);
+    let mut routes: HashMap<u64, usize> = HashMap::with_capacity(n);
     let mut got = Collected {
         first: Vec::with_capacity(n),
         duplicates: 0,
@@ -182,8 +236,16 @@ async fn collect(
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(a)) => match a.seq {
                 Some(s) if seqs.contains(&s) => {
-                    assert!(expected(s), "{what}: message {s} should not have arrived");
-                    if seen.insert(s) {
+                    if seen.insert((s, a.route.clone())) {
+                        let copies = routes.entry(s).or_default();
+                        *copies += 1;
+                        assert!(
+                            *copies <= expected(s),
+                            "{what}: message {s} came by {copies} routes, {} expected \
+                             (the last: {:?})",
+                            expected(s),
+                            a.route
+                        );
                         got.first.push(a);
                     } else {
                         got.duplicates += 1;
@@ -216,9 +278,11 @@ pub async fn settle(rx: &mut mpsc::UnboundedReceiver<Arrival>, seqs: &Range<u64>
 
 /// What a burst measured.
 pub struct Burst {
-    /// MESSAGES / (arrival of the last expected one − first publish); when
+    /// MESSAGES / (arrival of the last expected copy − first publish); when
     /// `capped`, MESSAGES / BURST_LIMIT, which is more than the true figure.
     pub rate: f64,
+    /// How many copies the subscriber was to get (and, unless capped, got).
+    pub delivered: usize,
     /// Copies that arrived more than once (counted until the subscriber was
     /// quiet again, unless capped).
     pub duplicates: usize,
@@ -227,12 +291,12 @@ pub struct Burst {
 }
 
 /// Publishes `MESSAGES` messages as fast as the client takes them, and waits
-/// for the expected ones for at most BURST_LIMIT.
+/// for the expected copies for at most BURST_LIMIT.
 pub async fn burst(
     client: &AsyncClient,
     topic: &str,
     rx: &mut mpsc::UnboundedReceiver<Arrival>,
-    expected: fn(u64) -> bool,
+    expected: Expected,
     what: &str,
 ) -> Burst {
     let bodies = bodies();
@@ -251,14 +315,15 @@ pub async fn burst(
             .unwrap();
     }
     let got = collect(rx, &seqs, expected, start + BURST_LIMIT, what).await;
+    let delivered = copies(&seqs, expected);
     if !got.complete {
         eprintln!(
-            "{what}: {} of {} forwarded messages arrived within {BURST_LIMIT:?}",
+            "{what}: {} of {delivered} forwarded copies arrived within {BURST_LIMIT:?}",
             got.first.len(),
-            seqs.clone().filter(|s| expected(*s)).count()
         );
         return Burst {
             rate: MESSAGES as f64 / BURST_LIMIT.as_secs_f64(),
+            delivered,
             duplicates: got.duplicates,
             capped: true,
         };
@@ -266,24 +331,27 @@ pub async fn burst(
     let end = got.first.iter().map(|a| a.at).max().unwrap();
     Burst {
         rate: MESSAGES as f64 / (end - start).as_secs_f64(),
+        delivered,
         duplicates: got.duplicates + settle(rx, &seqs).await,
         capped: false,
     }
 }
 
-/// Publishes `RATE` messages a second for `PACED_SECS` s from a thread of its
-/// own (sleeping to each message's due time, so no core spins), each with its
-/// send time; returns the latencies of the expected ones, in ms.
+/// Publishes `pace.rate` messages a second for `pace.secs` s from a thread of
+/// its own (sleeping to each message's due time, so no core spins), each with
+/// its send time; returns the latency of each expected copy, in ms (so as
+/// many as the subscriber was to get).
 pub async fn paced(
     client: &AsyncClient,
     topic: &str,
     rx: &mut mpsc::UnboundedReceiver<Arrival>,
-    expected: fn(u64) -> bool,
+    expected: Expected,
+    pace: Pace,
     origin: Instant,
     what: &str,
 ) -> Vec<f64> {
-    let seqs = sequence((RATE * PACED_SECS) as usize);
-    let period = Duration::from_secs(1) / RATE;
+    let seqs = sequence(pace.messages() as usize);
+    let period = Duration::from_secs(1) / pace.rate;
     let (client, topic, handle, to_send) = (
         client.clone(),
         topic.to_string(),
@@ -314,8 +382,9 @@ pub async fn paced(
     let got = collect(rx, &seqs, expected, Instant::now() + PHASE_TIMEOUT, what).await;
     assert!(
         got.complete,
-        "{what}: {} messages arrived within {PHASE_TIMEOUT:?}",
-        got.first.len()
+        "{what}: {} of {} copies arrived within {PHASE_TIMEOUT:?}",
+        got.first.len(),
+        copies(&seqs, expected)
     );
     tokio::task::spawn_blocking(move || sender.join().unwrap())
         .await

@@ -61,16 +61,35 @@ fn ganglion_bin() -> PathBuf {
     bin
 }
 
-/// The manifest, with `store_and_forward` as the body of its
-/// `[store-and-forward]` table (empty: the defaults).
-fn write_manifest(dir: &Path, broker: &Broker, store_and_forward: &str) -> PathBuf {
+/// Which routes the gateway's manifest has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Copies {
+    /// Every leaf message to the filter, and its output to `$upstream`.
+    One,
+    /// Those, and every leaf message straight to `$upstream` as well (route
+    /// `straight`).
+    Two,
+}
+
+/// The route that sends every leaf message straight to `$upstream`.
+const STRAIGHT: &str =
+    "straight = \"FROM /messages/* WHERE is_defined($connectionDeviceId) INTO $upstream\"\n";
+
+/// The manifest, with the routes of `copies` and `store_and_forward` as the
+/// body of its `[store-and-forward]` table (empty: the defaults).
+fn write_manifest(dir: &Path, broker: &Broker, copies: Copies, store_and_forward: &str) -> PathBuf {
+    let straight = match copies {
+        Copies::One => "",
+        Copies::Two => STRAIGHT,
+    };
     let text = format!(
         "[modules.temp-filter]\npath = \"{}\"\nconfig = {{ threshold = 25 }}\n\n\
          [ingest]\nurl = \"{}\"\ntopics = [\"{LEAF_FILTER}\"]\nclient-id = \"bench-ingest\"\n\n\
          [routes]\n\
          leaves = \"FROM /messages/* WHERE is_defined($connectionDeviceId) \
          INTO BrokeredEndpoint('/modules/temp-filter/inputs/input1')\"\n\
-         alerts = \"FROM /messages/modules/temp-filter/outputs/output1 INTO $upstream\"\n\n\
+         alerts = \"FROM /messages/modules/temp-filter/outputs/output1 INTO $upstream\"\n\
+         {straight}\n\
          [store-and-forward]\n{store_and_forward}\n",
         ganglion_tests::toml_path(TEMP_FILTER),
         broker.url()
@@ -78,12 +97,21 @@ fn write_manifest(dir: &Path, broker: &Broker, store_and_forward: &str) -> PathB
     ganglion_tests::write_manifest(dir, &text)
 }
 
-/// Starts `ganglion run` on the bench's manifest, its `[store-and-forward]`
-/// table holding `store_and_forward`.
-pub fn start_gateway(dir: &Path, broker: &Broker, store_and_forward: &str) -> Gateway {
-    let manifest = write_manifest(dir, broker, store_and_forward);
+/// Starts `ganglion run` on the bench's manifest, with the routes of
+/// `copies` and its `[store-and-forward]` table holding `store_and_forward`,
+/// on `worker_threads` threads.
+pub fn start_gateway(
+    dir: &Path,
+    broker: &Broker,
+    copies: Copies,
+    store_and_forward: &str,
+    worker_threads: u16,
+) -> Gateway {
+    let manifest = write_manifest(dir, broker, copies, store_and_forward);
     let child = Command::new(ganglion_bin())
         .args(["run", "--flow-every", "0", "--device-id", DEVICE])
+        .arg("--worker-threads")
+        .arg(worker_threads.to_string())
         .arg("--manifest")
         .arg(manifest)
         .arg("--data-dir")
