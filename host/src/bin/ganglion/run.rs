@@ -184,7 +184,11 @@ async fn serve(args: &RunArgs) -> Result<()> {
         manifest_path.display()
     );
     let flow_every = args.flow_every;
-    let mut display = (flow_every > 0).then(|| flow::spawn(gateway.subscribe_upstream()));
+    // The first observer of the accepted messages is the flow display. With
+    // none, it goes: a receiver nobody reads would keep the last
+    // UPSTREAM_OBSERVER_BACKLOG accepted messages in memory.
+    let observer = gateway.subscribe_upstream();
+    let mut display = (flow_every > 0).then(|| flow::spawn(observer));
     let mut ticks = tokio::time::interval(Duration::from_secs(flow_every.max(1)));
     ticks.tick().await;
     let signal = shutdown_signal();
