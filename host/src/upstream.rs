@@ -219,7 +219,7 @@ impl Sink {
             }
             Ok(None) => {
                 // Nothing is left unsynced, so whatever waits is durable.
-                let all: Vec<_> = self.waiting.drain(..).flat_map(|w| w.messages).collect();
+                let all = self.take_waiting(u64::MAX);
                 self.release(all);
             }
             Err(e) => {
@@ -254,23 +254,27 @@ impl Sink {
             self.fail_waiting(mark);
             return;
         }
-        let mut durable = Vec::new();
-        while self.waiting.front().is_some_and(|w| w.mark <= mark) {
-            if let Some(w) = self.waiting.pop_front() {
-                durable.extend(w.messages);
-            }
-        }
+        let durable = self.take_waiting(mark);
         self.release(durable);
+    }
+
+    /// Takes the waiting messages that a sync up to `mark` covers.
+    fn take_waiting(&mut self, mark: u64) -> Vec<UpstreamMessage> {
+        let mut covered = Vec::new();
+        while let Some(w) = self.waiting.pop_front_if(|w| w.mark <= mark) {
+            covered.extend(w.messages);
+        }
+        covered
     }
 
     /// Refuses the waiting messages up to `mark`.
     fn fail_waiting(&mut self, mark: u64) {
-        while self.waiting.front().is_some_and(|w| w.mark <= mark) {
-            if let Some(w) = self.waiting.pop_front() {
-                for r in w.messages.iter().filter_map(|m| m.receipt.as_ref()) {
-                    r.fail();
-                }
-            }
+        for r in self
+            .take_waiting(mark)
+            .iter()
+            .filter_map(|m| m.receipt.as_ref())
+        {
+            r.fail();
         }
     }
 
@@ -488,7 +492,7 @@ pub async fn run(store: Store, io: UpstreamIo) {
     // The last flush, on this task: nothing else is left to run on it.
     match sink.store.flush() {
         Ok(()) => {
-            let all: Vec<_> = sink.waiting.drain(..).flat_map(|w| w.messages).collect();
+            let all = sink.take_waiting(u64::MAX);
             sink.release(all);
         }
         Err(e) => {

@@ -571,15 +571,20 @@ impl Log {
         if !self.is_dirty() {
             return Ok(None);
         }
-        let mut files = std::mem::take(&mut self.closed_unsynced);
-        if let Some(segment) = self.segments.get(&self.current) {
-            files.push(segment.file.try_clone()?);
-        }
-        let dir = if std::mem::take(&mut self.dir_unsynced) {
+        // The handles this job needs are opened first, so that a failure to
+        // open one leaves the closed segments' work where it was.
+        let current = match self.segments.get(&self.current) {
+            Some(segment) => Some(segment.file.try_clone()?),
+            None => None,
+        };
+        let dir = if self.dir_unsynced {
             Some(File::open(&self.dir)?)
         } else {
             None
         };
+        self.dir_unsynced = false;
+        let mut files = std::mem::take(&mut self.closed_unsynced);
+        files.extend(current);
         self.unsynced_bytes = 0;
         Ok(Some(SyncJob {
             files,

@@ -395,11 +395,6 @@ impl Store {
         Ok(())
     }
 
-    /// Makes the queue's writes so far durable (a no-op when there are none).
-    pub fn sync_queue(&mut self) -> Result<(), StoreError> {
-        Ok(self.log.sync()?)
-    }
-
     /// The sync of the queue's writes so far, to run on another thread while
     /// the queue goes on (see [`Log::plan_sync`]); `None` when all are
     /// durable.
