@@ -334,6 +334,7 @@ impl Gateway {
                 config,
                 router_tx.clone(),
                 ids.clone(),
+                metrics.clone(),
                 shutdown_rx.clone(),
             ))
         });

@@ -18,6 +18,7 @@
 //! does not get it twice.
 
 use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, new_message, stamp_from_device};
+use crate::metrics::Metrics;
 use crate::receipt::{Outcome, Receipt};
 use crate::route::Sink;
 use crate::router::{Envelope, Producer};
@@ -33,8 +34,26 @@ use tokio::sync::{mpsc, oneshot, watch};
 /// The largest packet ingest takes from the local broker.
 pub const MAX_LEAF_PACKET: u32 = (MAX_MESSAGE_BYTES + 64 * 1024) as u32;
 
-/// How many QoS 1 messages may wait for their acknowledgement.
+/// How many QoS 1 messages may wait for their acknowledgement: the receive
+/// maximum the session asks the broker for.
 pub const PENDING_ACKS: u16 = 256;
+
+/// How many unacknowledged messages ingest holds before it stops reading
+/// from the broker. The receive maximum should bound them, but mosquitto
+/// 2.0 sends past it while acknowledgements flow (BENCHMARKS.md, section 3):
+/// past this, what the broker sends waits in its queue and the socket.
+pub const PENDING_LIMIT: usize = 4 * PENDING_ACKS as usize;
+
+/// Ingest reads again once this few are pending.
+const PENDING_RESUME: usize = PENDING_LIMIT / 2;
+
+/// The session's keep-alive.
+const KEEP_ALIVE: Duration = Duration::from_secs(30);
+
+/// While reading is paused, the event loop is still polled this often, so
+/// that the session's keep-alive holds when nothing is acknowledged (a module
+/// in backoff holding the oldest message).
+const POKE: Duration = Duration::from_secs(10);
 
 /// A topic filter and where in it the device id is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,8 +141,9 @@ fn to_message(p: &Publish, device: &str, ids: &IdGenerator) -> Message {
 
 /// A leaf's QoS 1 publish waiting for its acknowledgement.
 struct Pending {
-    /// What the acknowledgement answers.
-    publish: Publish,
+    /// What the acknowledgement answers (its packet id; not its payload,
+    /// which lives on in the message).
+    ack: Publish,
     /// The message made from it once, so that it keeps its id when it is
     /// routed again; `None` when no topic filter selects it.
     message: Option<Message>,
@@ -140,6 +160,14 @@ enum State {
     Routed(oneshot::Receiver<Outcome>),
     /// Safe: it may be acknowledged once the ones before it are.
     Safe,
+}
+
+/// The packet id and QoS of `publish`, which are all an acknowledgement
+/// needs.
+fn ack_for(publish: &Publish) -> Publish {
+    let mut ack = Publish::new("", publish.qos, Vec::new(), None);
+    ack.pkid = publish.pkid;
+    ack
 }
 
 /// What a refused publish is routed again to; a receipt dropped unsettled
@@ -262,12 +290,19 @@ pub async fn run(
     config: IngestConfig,
     router: mpsc::Sender<Envelope>,
     ids: Arc<IdGenerator>,
+    metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let backoff = Backoff::default();
     let mut failures = 0u32;
     loop {
-        let reason = match connection(&config, &router, &ids, &mut shutdown, &mut failures).await {
+        let session = Session {
+            config: &config,
+            router: &router,
+            ids: &ids,
+            metrics: &metrics,
+        };
+        let reason = match session.connection(&mut shutdown, &mut failures).await {
             Ended::Shutdown => return,
             Ended::Retry(reason) => reason,
         };
@@ -281,104 +316,133 @@ pub async fn run(
     }
 }
 
-/// One connection: subscribes, routes what arrives, and acknowledges each
-/// QoS 1 publish, in arrival order, once its receipt says it is safe. When
-/// one was refused (a module's input queue was full), routing is held back
-/// for a pause that doubles up to [`RETRY_CAP`] while refusals go on, then
-/// the refused ones and those that arrived meanwhile are routed again.
-///
-/// The event loop is polled all the time, whatever is pending: the
-/// acknowledgements themselves go out through it, so waiting on them before
-/// polling would deadlock. What is pending is bounded by the broker's
-/// in-flight limit for this session (the session asks for a receive maximum
-/// of [`PENDING_ACKS`]; mosquitto's own `max_inflight_messages` applies too).
-async fn connection(
-    config: &IngestConfig,
-    router: &mpsc::Sender<Envelope>,
-    ids: &IdGenerator,
-    shutdown: &mut watch::Receiver<bool>,
-    failures: &mut u32,
-) -> Ended {
-    let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
-    options
-        .set_network_options(crate::uplink::network_options())
-        .set_clean_start(false)
-        .set_session_expiry_interval(Some(u32::MAX))
-        .set_manual_acks(true)
-        .set_receive_maximum(Some(PENDING_ACKS))
-        // Room for the largest message a route takes, with its properties;
-        // the broker does not send larger ones.
-        .set_max_packet_size(Some(MAX_LEAF_PACKET))
-        .set_keep_alive(Duration::from_secs(30));
-    let (client, mut eventloop) =
-        AsyncClient::new(options, usize::from(PENDING_ACKS) + config.topics.len());
-    let mut pending: VecDeque<Pending> = VecDeque::new();
-    let mut acks: VecDeque<Publish> = VecDeque::new();
-    // After a refusal: when to route the refused (and newly arrived)
-    // messages again, and the pause after that if one is refused again.
-    let mut retry: Option<tokio::time::Instant> = None;
-    let mut pause = RETRY_FIRST;
-    loop {
-        tokio::select! {
-            // First: once the gateway stops, receipts that the stop drops
-            // (with module queues) must not be taken for safe ones.
-            biased;
-            _ = shutdown.changed() => return Ended::Shutdown,
-            _ = sleep_until(retry), if retry.is_some() => {
-                retry = None;
-                if let Err(ended) = route_again(router, shutdown, &mut pending).await {
-                    return ended;
-                }
+/// What one connection works with.
+struct Session<'a> {
+    config: &'a IngestConfig,
+    router: &'a mpsc::Sender<Envelope>,
+    ids: &'a IdGenerator,
+    metrics: &'a Metrics,
+}
+
+impl Session<'_> {
+    /// One connection: subscribes, routes what arrives, and acknowledges
+    /// each QoS 1 publish, in arrival order, once its receipt says it is
+    /// safe. When one was refused (a module's input queue was full), routing
+    /// is held back for a pause that doubles up to [`RETRY_CAP`] while
+    /// refusals go on, then the refused ones and those that arrived meanwhile
+    /// are routed again.
+    ///
+    /// The acknowledgements go out through the event loop, and it reads
+    /// whatever the broker sent whenever it is polled. So it is polled
+    /// whenever fewer than [`PENDING_LIMIT`] messages are pending; past that
+    /// it is left alone (except for a poke every [`POKE`] for the
+    /// keep-alive) until they come down to [`PENDING_RESUME`], which needs
+    /// no polling: the receipts settle on their own, and their
+    /// acknowledgements wait to be written until reading resumes.
+    async fn connection(&self, shutdown: &mut watch::Receiver<bool>, failures: &mut u32) -> Ended {
+        let config = self.config;
+        let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
+        options
+            .set_network_options(crate::uplink::network_options())
+            .set_clean_start(false)
+            .set_session_expiry_interval(Some(u32::MAX))
+            .set_manual_acks(true)
+            .set_receive_maximum(Some(PENDING_ACKS))
+            // Room for the largest message a route takes, with its
+            // properties; the broker does not send larger ones.
+            .set_max_packet_size(Some(MAX_LEAF_PACKET))
+            .set_keep_alive(KEEP_ALIVE);
+        let (client, mut eventloop) =
+            AsyncClient::new(options, usize::from(PENDING_ACKS) + config.topics.len());
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        let mut acks: VecDeque<Publish> = VecDeque::new();
+        // After a refusal: when to route the refused (and newly arrived)
+        // messages again, and the pause after that if one is refused again.
+        let mut retry: Option<tokio::time::Instant> = None;
+        let mut pause = RETRY_FIRST;
+        // Whether the event loop is polled, and when it last returned.
+        let mut reading = true;
+        let mut poking = false;
+        let mut polled = tokio::time::Instant::now();
+        loop {
+            if reading && pending.len() >= PENDING_LIMIT {
+                reading = false;
+                self.metrics.ingest.read_paused();
+                tracing::debug!(
+                    pending = pending.len(),
+                    "the local broker sends past the receive maximum; reading paused"
+                );
+            } else if !reading && pending.len() <= PENDING_RESUME {
+                reading = true;
             }
-            outcome = oldest_outcome(&mut pending), if retry.is_none() => {
-                if let Some(only_to) = again(Ok(outcome)) {
-                    // Refused (a full queue). Hold routing back for a pause,
-                    // so that the module drains its queue, then route this
-                    // one and what was refused or arrived meanwhile again.
-                    // The acknowledgements wait, since MQTT sends them in
-                    // order; the broker's receive maximum bounds them.
-                    tracing::debug!(?pause, "a leaf message was not taken (a full queue?); routing it again");
-                    if let Some(head) = pending.front_mut() {
-                        head.state = State::Unrouted(only_to);
-                    }
-                    retry = Some(tokio::time::Instant::now() + pause);
-                    pause = (pause * 2).min(RETRY_CAP);
-                    continue;
-                }
-                pause = RETRY_FIRST;
-                let Some(p) = pending.pop_front() else { continue };
-                acks.push_back(p.publish);
-                send_acks(&client, &mut acks);
-            }
-            event = eventloop.poll() => {
-                send_acks(&client, &mut acks);
-                match event {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    *failures = 0;
-                    for t in &config.topics {
-                        if let Err(e) = client.try_subscribe(t.filter.clone(), QoS::AtLeastOnce) {
-                            return Ended::Retry(format!("cannot subscribe to `{}`: {e}", t.filter));
-                        }
-                    }
-                    tracing::info!(host = %config.host, port = config.port, "ingesting from the local broker");
-                }
-                Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    let at_least_once = publish.qos != QoS::AtMostOnce;
-                    let message = select(config, ids, &publish);
-                    let mut p = Pending { publish, message, state: State::Unrouted(None) };
-                    // While refused messages wait, newer ones wait behind them.
-                    if (retry.is_none() || !at_least_once)
-                        && let Err(ended) = route(router, shutdown, &mut p, None).await
-                    {
+            self.metrics.ingest.set_pending(pending.len());
+            tokio::select! {
+                // First: once the gateway stops, receipts that the stop drops
+                // (with module queues) must not be taken for safe ones.
+                biased;
+                _ = shutdown.changed() => return Ended::Shutdown,
+                _ = sleep_until(retry), if retry.is_some() => {
+                    retry = None;
+                    if let Err(ended) = route_again(self.router, shutdown, &mut pending).await {
                         return ended;
                     }
-                    if at_least_once {
-                        pending.push_back(p);
+                }
+                outcome = oldest_outcome(&mut pending), if retry.is_none() => {
+                    if let Some(only_to) = again(Ok(outcome)) {
+                        // Refused (a full queue). Hold routing back for a
+                        // pause, so that the module drains its queue, then
+                        // route this one and what was refused or arrived
+                        // meanwhile again. The acknowledgements wait, since
+                        // MQTT sends them in order.
+                        tracing::debug!(?pause, "a leaf message was not taken (a full queue?); routing it again");
+                        if let Some(head) = pending.front_mut() {
+                            head.state = State::Unrouted(only_to);
+                        }
+                        retry = Some(tokio::time::Instant::now() + pause);
+                        pause = (pause * 2).min(RETRY_CAP);
+                        continue;
+                    }
+                    pause = RETRY_FIRST;
+                    let Some(p) = pending.pop_front() else { continue };
+                    acks.push_back(p.ack);
+                    send_acks(&client, &mut acks);
+                }
+                _ = tokio::time::sleep_until(polled + POKE), if !reading && !poking => poking = true,
+                event = eventloop.poll(), if reading || poking => {
+                    poking = false;
+                    polled = tokio::time::Instant::now();
+                    send_acks(&client, &mut acks);
+                    match event {
+                        Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                            *failures = 0;
+                            for t in &config.topics {
+                                if let Err(e) = client.try_subscribe(t.filter.clone(), QoS::AtLeastOnce) {
+                                    return Ended::Retry(format!("cannot subscribe to `{}`: {e}", t.filter));
+                                }
+                            }
+                            tracing::info!(host = %config.host, port = config.port, "ingesting from the local broker");
+                        }
+                        Ok(Event::Incoming(Packet::Publish(publish))) => {
+                            let at_least_once = publish.qos != QoS::AtMostOnce;
+                            let message = select(config, self.ids, &publish);
+                            let mut p = Pending { ack: ack_for(&publish), message, state: State::Unrouted(None) };
+                            drop(publish);
+                            // While refused messages wait, newer ones wait
+                            // behind them.
+                            if (retry.is_none() || !at_least_once)
+                                && let Err(ended) = route(self.router, shutdown, &mut p, None).await
+                            {
+                                return ended;
+                            }
+                            if at_least_once {
+                                pending.push_back(p);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => return Ended::Retry(e.to_string()),
                     }
                 }
-                Ok(_) => {}
-                Err(e) => return Ended::Retry(e.to_string()),
-            }},
+            }
         }
     }
 }

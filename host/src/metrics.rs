@@ -252,6 +252,8 @@ pub struct Metrics {
     unrouted: AtomicU64,
     /// The `$upstream` queue's counters.
     pub queue: QueueMetrics,
+    /// The leaf ingest session's counters.
+    pub ingest: IngestMetrics,
     deployment: Mutex<Option<DeploymentSnapshot>>,
 }
 
@@ -323,6 +325,45 @@ impl QueueMetrics {
     }
 }
 
+/// The counters of the leaf ingest session, written by its task.
+#[derive(Debug, Default)]
+pub struct IngestMetrics {
+    pending: AtomicU64,
+    peak_pending: AtomicU64,
+    read_pauses: AtomicU64,
+}
+
+impl IngestMetrics {
+    pub(crate) fn set_pending(&self, n: usize) {
+        let n = n as u64;
+        self.pending.store(n, Ordering::Relaxed);
+        self.peak_pending.fetch_max(n, Ordering::Relaxed);
+    }
+    pub(crate) fn read_paused(&self) {
+        bump(&self.read_pauses);
+    }
+
+    fn snapshot(&self) -> IngestSnapshot {
+        IngestSnapshot {
+            pending: read(&self.pending),
+            peak_pending: read(&self.peak_pending),
+            read_pauses: read(&self.read_pauses),
+        }
+    }
+}
+
+/// The leaf ingest session at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IngestSnapshot {
+    /// Leaf messages received and not yet acknowledged to the local broker.
+    pub pending: u64,
+    /// The most that were ever pending at once.
+    pub peak_pending: u64,
+    /// How many times ingest stopped reading from the local broker because
+    /// too many messages were pending.
+    pub read_pauses: u64,
+}
+
 /// The `$upstream` queue at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QueueSnapshot {
@@ -372,6 +413,7 @@ impl Metrics {
             unrouted: AtomicU64::new(0),
             deployment: Mutex::new(None),
             queue: QueueMetrics::default(),
+            ingest: IngestMetrics::default(),
         }
     }
 
@@ -435,6 +477,7 @@ impl Metrics {
             upstream: read(&self.upstream),
             unrouted: read(&self.unrouted),
             queue: self.queue.snapshot(),
+            ingest: self.ingest.snapshot(),
             deployment: self
                 .deployment
                 .lock()
@@ -498,6 +541,8 @@ pub struct MetricsSnapshot {
     pub upstream: u64,
     /// The `$upstream` queue.
     pub queue: QueueSnapshot,
+    /// The leaf ingest session.
+    pub ingest: IngestSnapshot,
     /// Messages that matched no route.
     pub unrouted: u64,
     /// The last deployment applied or refused.

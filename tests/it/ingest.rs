@@ -5,6 +5,7 @@
 //! whose queue overflows arrives whole, each message once.
 
 use crate::support::{body, collect_until, drain_for};
+use ganglion::ingest::PENDING_LIMIT;
 use ganglion::message::property;
 use ganglion::{Gateway, GatewayOptions, Manifest};
 use ganglion_tests::artifacts::RELAY;
@@ -175,6 +176,42 @@ async fn a_burst_that_overflows_a_module_queue_arrives_whole_and_once() {
     // The queue of one did overflow: refused messages were routed again.
     let relay = gateway.metrics().module("relay").unwrap().clone();
     assert!(relay.dropped_queue_full > 0, "{relay:?}");
+    gateway.shutdown().await;
+}
+
+/// A burst far past the receive maximum. mosquitto 2.0 sends past it while
+/// acknowledgements flow; ingest stops reading once [`PENDING_LIMIT`]
+/// messages wait for theirs, rather than holding all the broker sends, and
+/// every message still arrives, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_burst_holds_no_more_than_the_pending_limit_and_arrives_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path()).unwrap();
+    let m = manifest(dir.path(), &broker);
+    let mut gateway = Gateway::start_with(&m, &GatewayOptions::new(dir.path().join("data")))
+        .await
+        .unwrap();
+    let mut up = gateway.subscribe_upstream();
+    until_ingesting(&broker, &mut up).await;
+    let _ = drain_for(&mut up, Duration::from_millis(200)).await;
+
+    const BURST: usize = 20_000;
+    let collector = tokio::spawn(async move {
+        collect_until(&mut up, Duration::from_secs(180), |g| g.len() >= BURST).await
+    });
+    let mut expected = burst(broker.port(), BURST).await;
+    let mut seen: Vec<String> = collector.await.unwrap().iter().map(body).collect();
+    seen.sort();
+    expected.sort();
+    assert!(seen == expected, "every message of the burst, each once");
+    let ingest = gateway.metrics().ingest;
+    // Each poll of the event loop hands over at most one message, and a
+    // paused session is polled once per keep-alive poke.
+    assert!(
+        ingest.peak_pending <= PENDING_LIMIT as u64 + 1,
+        "{ingest:?}"
+    );
+    eprintln!("ingest after the burst: {ingest:?}");
     gateway.shutdown().await;
 }
 
