@@ -49,8 +49,9 @@ n = int(rate * secs)
 start = time.monotonic()
 for i in range(n):
     due = start + i / rate
-    if due > time.monotonic():
-        time.sleep(due - time.monotonic())
+    ahead = due - time.monotonic()
+    if ahead > 0:
+        time.sleep(ahead)
     body = ('{"machine":{"temperature":%s,"pressure":%d},"ambient":{"temperature":21.0,'
             '"humidity":25},"timeCreated":"2026-11-27T00:00:00.000Z"}'
             % ("26.5" if i % 2 == 0 else "23.5", i)).encode()

@@ -2,7 +2,7 @@
 # A paced leaf load through a real mosquitto and `ganglion run` (the bench's
 # deployment: leaf -> temp-filter -> $upstream -> the same broker), for profiling
 # (BENCHMARKS.md, section 3). Prints the gateway's CPU, bytes written and context
-# switches per leaf message, and the leaf -> cloud latency.
+# switches per leaf message, the leaf -> cloud latency, and its peak and current RSS.
 #
 #   benches/profile/run.sh RATE SECONDS
 #
@@ -53,5 +53,6 @@ python3 "$ROOT/benches/profile/load.py" "$PORT" "$RATE" "$SECS"
 sleep 1.5
 T1=$(cpu); W1=$(written); C1=$(switches)
 python3 -c "n=int($RATE*$SECS); print('per leaf message: %.1f us CPU, %.0f B written per forwarded one, %.2f context switches' % (($T1-$T0)*1e6/$(getconf CLK_TCK)/n, ($W1-$W0)/(n/2), ($C1-$C0)/n))"
+awk '/^VmHWM|^VmRSS/{printf "%s %.1f MB  ", $1, $2*1024/1e6} END{print ""}' "/proc/$GP/status"
 [ -n "$PERF" ] && wait "$PF" && echo "perf data: $D/perf.data"
 kill "$GP"; wait "$GP" 2>/dev/null; kill "$MP"
