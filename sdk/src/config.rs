@@ -39,6 +39,23 @@ impl Config {
         }
     }
 
+    /// Refuses a key that is not in `known`, so that a misspelt key in the
+    /// manifest is an error at `init` rather than a setting silently ignored.
+    /// The error names the key and lists the known ones.
+    pub fn check_keys(&self, known: &[&str]) -> Result<(), String> {
+        match self
+            .entries
+            .iter()
+            .find(|(k, _)| !known.contains(&k.as_str()))
+        {
+            Some((key, _)) => Err(format!(
+                "unknown config key `{key}` (known: {})",
+                known.join(", ")
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// All the pairs, in manifest order.
     pub fn entries(&self) -> &[(String, String)] {
         &self.entries
@@ -59,5 +76,18 @@ mod tests {
         assert_eq!(c.parse_or("missing", 7u32).unwrap(), 7);
         let err = c.parse_or("count", 0u32).unwrap_err();
         assert!(err.contains("`count`") && err.contains("`ten`"), "{err}");
+    }
+
+    #[test]
+    fn check_keys_names_the_unknown_key() {
+        let c = Config::new(vec![
+            ("window".into(), "5".into()),
+            ("widnow".into(), "6".into()),
+        ]);
+        assert_eq!(
+            c.check_keys(&["window", "seed"]),
+            Err("unknown config key `widnow` (known: window, seed)".into())
+        );
+        assert_eq!(c.check_keys(&["window", "widnow"]), Ok(()));
     }
 }

@@ -30,12 +30,14 @@
 //! - [`Config`]: the module's configuration from the deployment manifest.
 //! - [`send`], [`log`], [`timer`]: what a module can ask of the host.
 //! - [`storage`]: the module's private, persistent key-value store.
+//! - [`time`]: RFC 3339 time stamps and the wall clock.
 
 mod config;
 mod export;
 mod host;
 mod message;
 pub mod storage;
+pub mod time;
 pub mod twin;
 
 pub use config::Config;

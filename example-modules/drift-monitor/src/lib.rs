@@ -283,16 +283,7 @@ impl DriftMonitor {
 
 impl Module for DriftMonitor {
     fn init(config: Config) -> Result<Self, String> {
-        if let Some((key, _)) = config
-            .entries()
-            .iter()
-            .find(|(k, _)| !KEYS.contains(&k.as_str()))
-        {
-            return Err(format!(
-                "unknown config key `{key}` (known: {})",
-                KEYS.join(", ")
-            ));
-        }
+        config.check_keys(&KEYS)?;
         let capacity: usize = config.parse_or(WINDOW, 500)?;
         if !(MIN_WINDOW..=MAX_WINDOW).contains(&capacity) {
             return Err(format!(

@@ -217,16 +217,7 @@ impl FanSensor {
 
 impl Module for FanSensor {
     fn init(config: Config) -> Result<Self, String> {
-        if let Some((key, _)) = config
-            .entries()
-            .iter()
-            .find(|(k, _)| !KEYS.contains(&k.as_str()))
-        {
-            return Err(format!(
-                "unknown config key `{key}` (known: {})",
-                KEYS.join(", ")
-            ));
-        }
+        config.check_keys(&KEYS)?;
         let interval_ms: u64 = config.parse_or(INTERVAL, 1000)?;
         if interval_ms == 0 {
             return Err(format!("config key `{INTERVAL}`: must be at least 1"));

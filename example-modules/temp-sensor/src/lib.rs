@@ -62,7 +62,7 @@ impl TempSensor {
                 temperature: round2(21.0 + self.rng.next_f64() - 0.5),
                 humidity: 24.0 + (self.rng.next_f64() * 3.0).floor(),
             },
-            time_created: clock::now_rfc3339(),
+            time_created: ganglion_sdk::time::now_rfc3339(),
         }
     }
 }

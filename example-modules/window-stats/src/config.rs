@@ -74,8 +74,9 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads and validates `config`.
+    /// Reads and validates `config`; an unknown key is refused.
     pub fn from_config(config: &Config) -> Result<Settings, String> {
+        config.check_keys(&KEYS)?;
         let size_ms = config.parse_or(SIZE, 60_000u64)?;
         if size_ms == 0 || size_ms > MAX_SIZE_MS {
             return Err(format!(
@@ -276,6 +277,10 @@ mod tests {
             (vec![(KEY_BY, "colour")], "`key-by`"),
             (vec![(FLUSH, "5")], "`flush-interval-ms`"),
             (vec![(MAX_OPEN, "5000")], "`max-open-windows`"),
+            (
+                vec![("window-sise-ms", "5")],
+                "unknown config key `window-sise-ms`",
+            ),
         ] {
             let err = Settings::from_config(&config(&pairs)).unwrap_err();
             assert!(err.contains(needle), "{pairs:?}: {err}");

@@ -2,8 +2,8 @@
 //! values, as [`Settings`] say.
 
 use crate::config::{KeyBy, Settings, lookup};
-use crate::time::parse_rfc3339;
 use ganglion_sdk::Message;
+use ganglion_sdk::time::parse_rfc3339;
 use serde_json::Value;
 
 /// The key of messages that lack what `key-by` names.

@@ -65,7 +65,6 @@ mod config;
 mod event;
 mod output;
 mod stats;
-mod time;
 mod window;
 
 use config::Settings;

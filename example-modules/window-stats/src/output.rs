@@ -1,8 +1,8 @@
 //! The message a closed window becomes.
 
 use crate::stats::Stats;
-use crate::time::format_rfc3339;
 use crate::window::Closed;
+use ganglion_sdk::time::format_rfc3339;
 use serde_json::{Map, Value, json};
 
 /// The JSON body for `closed`, whose fields are named by `fields`:

@@ -1,7 +1,23 @@
-//! Event times: milliseconds since the Unix epoch, to and from RFC 3339 text.
-//! Pure and host-independent.
+//! Times as milliseconds since the Unix epoch, to and from RFC 3339 text (the
+//! form of `$creationTimeUtc` and of most JSON time stamps), and the wall clock
+//! (WASI `wasi:clocks/wall-clock`, through std).
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 const MS_PER_DAY: i64 = 86_400_000;
+
+/// Milliseconds since the Unix epoch now (0 if the clock is before it).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The current UTC time as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn now_rfc3339() -> String {
+    format_rfc3339(now_ms())
+}
 
 /// `ms` since the Unix epoch as RFC 3339 UTC text, `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn format_rfc3339(ms: u64) -> String {
