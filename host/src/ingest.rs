@@ -17,12 +17,13 @@
 //! whose chain of modules refused what it led to), so a route that took it
 //! does not get it twice.
 
+use crate::backoff;
 use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, new_message, stamp_from_device};
 use crate::metrics::Metrics;
 use crate::receipt::{Outcome, Receipt};
 use crate::route::Sink;
 use crate::router::{Envelope, Producer};
-use crate::uplink::backoff::{self, Backoff};
+use crate::wait;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, Publish};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
@@ -187,14 +188,6 @@ const RETRY_FIRST: Duration = Duration::from_millis(2);
 /// module that stays full).
 const RETRY_CAP: Duration = Duration::from_millis(200);
 
-/// Resolves at `at`, or never without one.
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Resolves when the oldest pending publish has its outcome. An unrouted
 /// one has none until it is routed.
 async fn oldest_outcome(pending: &mut VecDeque<Pending>) -> Outcome {
@@ -293,7 +286,7 @@ pub async fn run(
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let backoff = Backoff::default();
+    metrics.ingest.started();
     let mut failures = 0u32;
     loop {
         let session = Session {
@@ -306,7 +299,7 @@ pub async fn run(
             Ended::Shutdown => return,
             Ended::Retry(reason) => reason,
         };
-        let retry_in = backoff.delay(failures, backoff::jitter());
+        let retry_in = backoff::RECONNECT.jittered(failures, backoff::jitter());
         failures = failures.saturating_add(1);
         tracing::warn!(host = %config.host, port = config.port, "local broker session: {reason}; reconnecting in {retry_in:?}");
         tokio::select! {
@@ -381,7 +374,7 @@ impl Session<'_> {
                 // (with module queues) must not be taken for safe ones.
                 biased;
                 _ = shutdown.changed() => return Ended::Shutdown,
-                _ = sleep_until(retry), if retry.is_some() => {
+                _ = wait::until(retry), if retry.is_some() => {
                     retry = None;
                     if let Err(ended) = route_again(self.router, shutdown, &mut pending).await {
                         return ended;

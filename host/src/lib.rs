@@ -27,14 +27,18 @@
 //! - [`message`]: the message type and the system properties the host owns.
 //! - [`receipt`]: how a producer learns that every copy of its message is safe.
 //! - [`metrics`]: counters per route and module.
+//! - [`backoff`]: the capped exponential backoff of restarts and reconnects.
+//! - [`wait`]: optional deadlines, channels and tasks in `select!` loops.
+//! - [`protocol`]: the cloud protocol: topics, documents, status codes.
 //! - [`operator`]: the operator's tools over the cloud broker: twins, direct
 //!   methods, status and the live monitor (`ganglion twin`, `invoke`, ...).
 //!
-//! The `ganglion` binary (`src/bin/ganglion.rs`) is a thin command line over
+//! The `ganglion` binary (`src/bin/ganglion/`) is a thin command line over
 //! [`gateway::Gateway`].
 
 pub mod agent;
 pub mod artifact;
+pub mod backoff;
 pub mod deployer;
 pub mod gateway;
 pub mod harness;
@@ -43,6 +47,7 @@ pub mod manifest;
 pub mod message;
 pub mod metrics;
 pub mod operator;
+pub mod protocol;
 pub mod receipt;
 pub mod route;
 pub mod router;
@@ -52,6 +57,7 @@ pub mod supervisor;
 pub mod twin;
 pub mod uplink;
 pub mod upstream;
+pub mod wait;
 
 pub use gateway::{Gateway, GatewayError, GatewayOptions};
 pub use manifest::{Manifest, ManifestError};

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 use std::fmt;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
@@ -328,12 +328,16 @@ impl QueueMetrics {
 /// The counters of the leaf ingest session, written by its task.
 #[derive(Debug, Default)]
 pub struct IngestMetrics {
+    active: AtomicBool,
     pending: AtomicU64,
     peak_pending: AtomicU64,
     read_pauses: AtomicU64,
 }
 
 impl IngestMetrics {
+    pub(crate) fn started(&self) {
+        self.active.store(true, Ordering::Relaxed);
+    }
     pub(crate) fn set_pending(&self, n: usize) {
         let n = n as u64;
         self.pending.store(n, Ordering::Relaxed);
@@ -345,6 +349,7 @@ impl IngestMetrics {
 
     fn snapshot(&self) -> IngestSnapshot {
         IngestSnapshot {
+            active: self.active.load(Ordering::Relaxed),
             pending: read(&self.pending),
             peak_pending: read(&self.peak_pending),
             read_pauses: read(&self.read_pauses),
@@ -355,6 +360,9 @@ impl IngestMetrics {
 /// The leaf ingest session at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IngestSnapshot {
+    /// Whether the manifest has an ingest session (the counters stay zero
+    /// without one).
+    pub active: bool,
     /// Leaf messages received and not yet acknowledged to the local broker.
     pub pending: u64,
     /// The most that were ever pending at once.

@@ -26,6 +26,7 @@ use crate::runtime::storage::ModuleStorage;
 use crate::runtime::twin::{ModuleTwin, desired_json, lock as twin_lock};
 use crate::runtime::{CallOutcome, Fault, Instance, Limits, LoadedComponent, MethodCall, Runtime};
 use crate::twin::{VERSION_KEY, diff};
+use crate::wait;
 use policy::{Next, Restart, Supervision};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -141,13 +142,6 @@ pub async fn start(spec: &InstanceSpec, runtime: &Runtime) -> Result<Instance, E
     }
 }
 
-async fn sleep_until(due: Option<Instant>) {
-    match due {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// One module's task state, apart from its instance.
 struct Supervisor {
     name: Arc<str>,
@@ -212,7 +206,7 @@ impl Supervisor {
                     carried = delivery.receipt;
                     live.on_message(&delivery.input, &delivery.message).await
                 }
-                _ = sleep_until(due) => {
+                _ = wait::until(due) => {
                     let ids = live.take_due_timers(Instant::now());
                     let mut outcome = CallOutcome::Done;
                     for id in ids {
@@ -294,20 +288,11 @@ impl Supervisor {
 }
 
 /// Runs a module until it is stopped (`io.shutdown`), or until its restart
-/// policy gives up on it. Stopped, it hands back its input queue with what is
-/// still waiting in it, so that a restarted module carries on from there;
-/// given up on, it closes the queue (the router then counts what it can no
-/// longer deliver) and returns `None`.
-pub async fn run(
-    spec: InstanceSpec,
-    runtime: Arc<Runtime>,
-    io: InstanceIo,
-) -> Option<mpsc::Receiver<Delivery>> {
-    run_from(spec, runtime, io, None).await
-}
-
-/// [`run`], starting with `ready`, an instance already initialised (a hot
-/// swap's new version), if given.
+/// policy gives up on it, starting with `ready`, an instance already
+/// initialised (a hot swap's new version), if given. Stopped, it hands back its
+/// input queue with what is still waiting in it, so that a restarted module
+/// carries on from there; given up on, it closes the queue (the router then
+/// counts what it can no longer deliver) and returns `None`.
 pub async fn run_from(
     spec: InstanceSpec,
     runtime: Arc<Runtime>,

@@ -30,6 +30,7 @@ use crate::store::queue::{InFlight, QueueKey};
 use crate::store::{Offer, Store};
 use crate::uplink::LinkEvent;
 use crate::uplink::publish::{telemetry_topic, to_publish};
+use crate::wait;
 use rumqttc::v5::AsyncClient;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
@@ -452,11 +453,11 @@ pub async fn run(store: Store, io: UpstreamIo) {
                 let Some(first) = first else { break };
                 sink.receive(first, &mut rx);
             }
-            () = async { match due { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {}
-            done = async { match sink.syncing.as_mut() { Some(s) => s.await, None => std::future::pending().await } } => {
+            () = wait::until(due) => {}
+            done = wait::output(sink.syncing.as_mut()) => {
                 sink.synced(done);
             }
-            event = async { match link_rx.as_mut() { Some(r) => r.recv().await, None => std::future::pending().await } } => {
+            event = wait::recv(link_rx.as_mut()) => {
                 let Some(event) = event else {
                     link_rx = None;
                     continue;

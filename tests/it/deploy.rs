@@ -3,8 +3,9 @@
 //! retained on `ganglion/{device}/deployment` with the next version, and a
 //! manifest that does not validate publishes nothing.
 
-use ganglion::operator::deploy::{self, Deployment, ManifestText, deployment_topic};
+use ganglion::operator::deploy::{self, ManifestText, deployment_topic};
 use ganglion::operator::{BrokerSettings, OperatorError, Session};
+use ganglion::protocol::deployment::Deployment;
 use ganglion_tests::broker::Broker;
 use std::path::Path;
 use std::time::Duration;
@@ -57,7 +58,7 @@ async fn retained(broker: &Broker, device: &str) -> Option<Deployment> {
     s.disconnect().await;
     found
         .remove(&topic)
-        .map(|d| Deployment::parse(&topic, &d.payload).unwrap())
+        .map(|d| Deployment::parse(&d.payload).unwrap())
 }
 
 #[tokio::test]

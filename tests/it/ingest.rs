@@ -205,6 +205,7 @@ async fn a_long_burst_holds_no_more_than_the_pending_limit_and_arrives_whole() {
     expected.sort();
     assert!(seen == expected, "every message of the burst, each once");
     let ingest = gateway.metrics().ingest;
+    assert!(ingest.active, "{ingest:?}");
     // Each poll of the event loop hands over at most one message, and a
     // paused session is polled once per keep-alive poke.
     assert!(

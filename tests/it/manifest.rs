@@ -305,7 +305,9 @@ fn the_upstream_table_is_validated_and_its_files_read() {
 
 #[test]
 fn limits_and_restart_settings_have_defaults_and_are_read() {
-    use ganglion::supervisor::policy::{Backoff, RestartPolicy};
+    use ganglion::supervisor::policy::{
+        Backoff, DEFAULT_BACKOFF, DEFAULT_STABLE_PERIOD, RestartPolicy,
+    };
     use std::time::Duration;
     let path = toml_path(RELAY);
     let m = load(&format!(
@@ -321,7 +323,8 @@ fn limits_and_restart_settings_have_defaults_and_are_read() {
     assert_eq!(plain.limits.call_deadline, Duration::from_secs(1));
     assert_eq!(plain.queue_length, 256);
     assert_eq!(plain.restart.policy, RestartPolicy::OnFailure);
-    assert_eq!(plain.restart.backoff, Backoff::default());
+    assert_eq!(plain.restart.backoff, DEFAULT_BACKOFF);
+    assert_eq!(plain.restart.stable, DEFAULT_STABLE_PERIOD);
     let tuned = m.module("tuned").unwrap();
     assert_eq!(tuned.limits.memory_bytes, 16 << 20);
     assert_eq!(tuned.limits.call_deadline, Duration::from_millis(250));
@@ -329,12 +332,9 @@ fn limits_and_restart_settings_have_defaults_and_are_read() {
     assert_eq!(tuned.restart.policy, RestartPolicy::Always);
     assert_eq!(
         tuned.restart.backoff,
-        Backoff {
-            base: Duration::from_millis(200),
-            cap: Duration::from_secs(5),
-            stable: Duration::from_secs(30),
-        }
+        Backoff::new(Duration::from_millis(200), Duration::from_secs(5))
     );
+    assert_eq!(tuned.restart.stable, Duration::from_secs(30));
     let slow = m.module("slow").unwrap();
     assert_eq!(slow.restart.policy, RestartPolicy::Never);
     assert_eq!(

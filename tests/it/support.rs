@@ -92,10 +92,8 @@ pub fn body(msg: &UpstreamMessage) -> String {
 /// 1 s), so that tests do not wait on the production backoff.
 pub fn fast_uplink(url: &str, device: &str) -> ganglion::uplink::UplinkConfig {
     let mut uplink = ganglion::uplink::UplinkConfig::from_url(url, device).unwrap();
-    uplink.backoff = ganglion::uplink::backoff::Backoff {
-        base: Duration::from_millis(100),
-        cap: Duration::from_secs(1),
-    };
+    uplink.backoff =
+        ganglion::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
     uplink
 }
 

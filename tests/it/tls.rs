@@ -4,9 +4,9 @@
 //! refused by the broker and the messages stay queued.
 
 use crate::uplink::{Received, receive, subscriber};
+use ganglion::backoff::Backoff;
 use ganglion::message::new_message;
 use ganglion::uplink::UplinkConfig;
-use ganglion::uplink::backoff::Backoff;
 use ganglion::uplink::tls::ClientCert;
 use ganglion::{Gateway, GatewayOptions, Manifest};
 use ganglion_tests::broker::{Broker, free_port};
@@ -67,10 +67,7 @@ fn manifest(dir: &Path) -> Manifest {
 
 fn uplink(url: &str) -> UplinkConfig {
     let mut config = UplinkConfig::from_url(url, "gw-tls").unwrap();
-    config.backoff = Backoff {
-        base: Duration::from_millis(100),
-        cap: Duration::from_millis(500),
-    };
+    config.backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(500));
     config
 }
 

@@ -10,26 +10,17 @@
 //! `{"digest": "sha256:<hex>", "code": 200 | 400, "description": "..."}`.
 //! A refused artifact is not stored, and what runs is not touched.
 
-use super::topics::Topics;
 use crate::artifact::pushed::ArtifactStore;
 use crate::artifact::upload::{Chunk, Complete, MAX_UPLOADS, Uploads};
+use crate::protocol::artifact::{ArtifactState, MODULE_PROPERTY, REFUSED, STORED};
+use crate::protocol::topics::Topics;
 use crate::runtime::Runtime;
 use rumqttc::v5::AsyncClient;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Publish;
-use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
-
-/// The status code of an artifact stored.
-pub const STORED: u16 = 200;
-/// The status code of an artifact refused.
-pub const REFUSED: u16 = 400;
-
-/// The user property a pusher may set to name the module the artifact is
-/// for (only used in messages).
-pub const MODULE_PROPERTY: &str = "module";
 
 /// Where pushed artifacts are put together, checked and stored.
 pub struct Intake {
@@ -43,13 +34,9 @@ pub struct Intake {
 /// Publishes the artifact's state, waiting for room in the client's queue
 /// (QoS 0: the uplink tracks packet ids only for its own telemetry).
 async fn report(client: AsyncClient, topic: String, hex: String, code: u16, description: String) {
-    let doc = json!({
-        "digest": format!("sha256:{hex}"),
-        "code": code,
-        "description": description,
-    });
+    let doc = ArtifactState::new(&hex, code, description);
     if let Err(e) = client
-        .publish(topic, QoS::AtMostOnce, false, doc.to_string())
+        .publish(topic, QoS::AtMostOnce, false, doc.to_payload())
         .await
     {
         tracing::warn!(hex, "cannot publish the artifact's state: {e}");

@@ -2,6 +2,7 @@
 //! module's supervisor, and answered on the request's response topic with a
 //! status, whether the module answered, failed, was missing or too slow.
 
+use crate::protocol::code::{BAD_REQUEST, GATEWAY_TIMEOUT, INTERNAL_ERROR, OK};
 use crate::runtime::MethodCall;
 use crate::supervisor::Control;
 use rumqttc::v5::AsyncClient;
@@ -89,7 +90,7 @@ pub fn check(
     }
     let payload = match std::str::from_utf8(&publish.payload) {
         Ok(p) if serde_json::from_str::<serde_json::Value>(p).is_ok() => p.to_string(),
-        _ => return refuse(400, "the payload is not JSON".to_string()),
+        _ => return refuse(BAD_REQUEST, "the payload is not JSON".to_string()),
     };
     let timeout = match publish
         .properties
@@ -101,7 +102,7 @@ pub fn check(
             Ok(secs) if TIMEOUT_RANGE.contains(&secs) => Duration::from_secs(secs),
             _ => {
                 return refuse(
-                    400,
+                    BAD_REQUEST,
                     format!(
                         "timeout-secs `{v}` is not a whole number from {} to {}",
                         TIMEOUT_RANGE.start(),
@@ -130,11 +131,13 @@ fn answer(call: MethodCall) -> Answer {
             ),
         ),
         MethodCall::Answered(payload) => Answer {
-            status: 200,
+            status: OK,
             payload,
         },
         MethodCall::Failed { status, message } => Answer::error(status, &message),
-        MethodCall::Trap(fault) => Answer::error(500, &format!("the module failed: {fault}")),
+        MethodCall::Trap(fault) => {
+            Answer::error(INTERNAL_ERROR, &format!("the module failed: {fault}"))
+        }
     }
 }
 
@@ -167,11 +170,11 @@ pub fn dispatch(
         let answer = match tokio::time::timeout(timeout, outcome).await {
             Ok(Ok(call)) => answer(call),
             Ok(Err(_)) => Answer::error(
-                500,
+                INTERNAL_ERROR,
                 &format!("module `{module}` stopped before it answered"),
             ),
             Err(_) => Answer::error(
-                504,
+                GATEWAY_TIMEOUT,
                 &format!(
                     "module `{module}` did not answer within {} s",
                     timeout.as_secs()

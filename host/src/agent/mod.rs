@@ -23,26 +23,28 @@
 pub mod artifacts;
 pub mod methods;
 pub mod status;
-pub mod topics;
 
 use crate::deployer::DeployRequest;
 use crate::message::{IdGenerator, new_message, stamp_from_device};
 use crate::metrics::{Metrics, ModuleStatus};
+use crate::protocol::code::NOT_FOUND;
+use crate::protocol::status::Status;
+use crate::protocol::topics::{Addressed, Topics};
 use crate::router::{Envelope, Producer};
 use crate::runtime::twin::{ReportedChange, SharedTwin, lock};
 use crate::supervisor::Control;
 use crate::twin::{DEVICE_TWIN_ID, DesiredOutcome, TwinDoc, TwinStore, VERSION_KEY};
 use crate::uplink::ControlEvent;
+use crate::wait;
 use artifacts::Intake;
 use rumqttc::v5::AsyncClient;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Publish;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use topics::{Addressed, Topics};
 
 /// How often the status is checked for changes.
 pub const STATUS_EVERY: Duration = Duration::from_secs(1);
@@ -105,7 +107,7 @@ struct Agent {
     /// Twins whose reported document has not been published since it changed.
     unpublished: BTreeSet<String>,
     twin_errors: BTreeMap<String, String>,
-    last_status: Option<Map<String, Value>>,
+    last_status: Option<Status>,
     deployer: mpsc::Sender<DeployRequest>,
     /// The last desired document for each twin the gateway does not have.
     unclaimed: HashMap<String, Box<Publish>>,
@@ -196,7 +198,7 @@ impl Agent {
             Some(control) if running => methods::dispatch(request, module, control, client),
             _ => {
                 let answer =
-                    methods::Answer::error(404, &format!("module `{module}` is not running"));
+                    methods::Answer::error(NOT_FOUND, &format!("module `{module}` is not running"));
                 tokio::spawn(methods::respond(client, request.reply_to, answer));
             }
         }
@@ -401,12 +403,7 @@ pub async fn run(io: AgentIo) {
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
-            event = async {
-                match link.as_mut() {
-                    Some(rx) => rx.recv().await,
-                    None => std::future::pending().await,
-                }
-            } => match event {
+            event = wait::recv(link.as_mut()) => match event {
                 Some(event) => agent.on_link(event).await,
                 None => link = None,
             },

@@ -43,10 +43,7 @@ use tokio::task::JoinHandle;
 /// How many deployment requests may wait.
 pub const DEPLOY_REQUESTS: usize = 8;
 
-/// The status code of an applied deployment.
-pub const APPLIED: u16 = 200;
-/// The status code of a refused deployment.
-pub const REFUSED: u16 = 400;
+pub use crate::protocol::deployment::{APPLIED, REFUSED, ROLLED_BACK};
 
 /// What happened to a deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,11 +2,11 @@
 //! deployment that was applied, reports the outcome (status, agent), and
 //! runs until the gateway stops.
 
-use super::stored;
 use super::{APPLIED, DeployOutcome, DeployRequest, Deployer, REFUSED, stop};
 use crate::agent::AgentCommand;
 use crate::manifest::Manifest;
 use crate::metrics::DeploymentSnapshot;
+use crate::protocol::deployment::{Deployment, claimed_version};
 use tokio::sync::{mpsc, watch as signal};
 
 impl Deployer {
@@ -44,15 +44,15 @@ impl Deployer {
     }
 
     async fn cloud_deployment(&mut self, payload: &[u8]) {
-        let (version, text) = match stored::parse(payload) {
-            Ok(parsed) => parsed,
+        let (version, text) = match Deployment::parse(payload) {
+            Ok(d) => (d.version, d.manifest),
             Err(why) => {
                 tracing::error!("a deployment from the cloud is malformed: {why}");
                 // Reported, and recorded as refused, under the version it
                 // names when that is a new one, so that the operator waiting
                 // for that version hears why. One that names none is only
                 // logged: the status keeps saying what runs.
-                if let Some(version) = stored::claimed_version(payload)
+                if let Some(version) = claimed_version(payload)
                     && version > self.stored.last_version()
                 {
                     if let Err(e) = self.stored.refused(version) {

@@ -2,39 +2,11 @@
 //! gateway runs it again after a restart, and the last version it applied or
 //! refused, so that a retained deployment is not applied twice.
 
-use serde::Deserialize;
-
 /// The tree that holds it.
 pub const TREE: &str = "deployment";
 const VERSION: &[u8] = b"version";
 const APPLIED: &[u8] = b"applied-version";
 const MANIFEST: &[u8] = b"manifest";
-
-/// The deployment document as published.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Document {
-    version: u64,
-    manifest: String,
-}
-
-/// Reads a deployment document: its version and its manifest text.
-pub fn parse(payload: &[u8]) -> Result<(u64, String), String> {
-    let doc: Document = serde_json::from_slice(payload)
-        .map_err(|e| format!("expected {{\"version\": N, \"manifest\": \"<TOML>\"}}: {e}"))?;
-    if doc.version == 0 {
-        return Err("its version must be at least 1".to_string());
-    }
-    Ok((doc.version, doc.manifest))
-}
-
-/// The version a document that does not parse says it is, if it says.
-pub fn claimed_version(payload: &[u8]) -> Option<u64> {
-    serde_json::from_slice::<serde_json::Value>(payload)
-        .ok()?
-        .get("version")?
-        .as_u64()
-}
 
 /// The stored deployment.
 pub struct StoredDeployment {
@@ -92,19 +64,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn documents_parse_and_versions_persist() {
-        assert_eq!(
-            parse(br#"{"version": 3, "manifest": "[routes]\n"}"#).unwrap(),
-            (3, "[routes]\n".to_string())
-        );
-        assert!(parse(br#"{"version": 0, "manifest": ""}"#).is_err());
-        assert!(parse(br#"{"manifest": ""}"#).is_err());
-        assert!(parse(b"[routes]").is_err());
-        assert_eq!(
-            claimed_version(br#"{"version": 7, "manifest": 3}"#),
-            Some(7)
-        );
-        assert_eq!(claimed_version(b"[routes]"), None);
+    fn versions_persist() {
         let dir = tempfile::tempdir().unwrap();
         {
             let db = sled::open(dir.path()).unwrap();

@@ -9,7 +9,7 @@
 //! [`PROBATION`] of the swap is swapped back to the previous version, and the
 //! status says so.
 
-use super::{DeployError, DeployRequest, Deployer, Module, requeue, stop};
+use super::{DeployError, DeployRequest, Deployer, Module, ROLLED_BACK, requeue, stop};
 use crate::manifest::ModuleSpec;
 use crate::metrics::{DeploymentSnapshot, ModuleMetrics};
 use crate::runtime::LoadedComponent;
@@ -26,8 +26,6 @@ pub const PROBATION: Duration = Duration::from_secs(60);
 pub const PROBATION_TRAPS: u64 = 3;
 /// How often the probation looks at the trap count.
 const PROBATION_CHECK: Duration = Duration::from_millis(100);
-/// The status code of a deployment that was rolled back.
-pub const ROLLED_BACK: u16 = 500;
 
 /// A swapped-in version on probation, and what to go back to.
 pub(super) struct Probation {

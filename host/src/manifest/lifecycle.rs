@@ -17,7 +17,7 @@
 use super::{Collector, ModuleDto};
 use crate::runtime::{EPOCH_TICK, Limits};
 use crate::supervisor::INPUT_QUEUE;
-use crate::supervisor::policy::{Backoff, Restart, RestartPolicy};
+use crate::supervisor::policy::{DEFAULT_BACKOFF, DEFAULT_STABLE_PERIOD, Restart, RestartPolicy};
 use std::ops::RangeInclusive;
 use std::time::Duration;
 use toml::Spanned;
@@ -143,7 +143,7 @@ fn validate_restart(field: &str, m: &ModuleDto, c: &mut Collector<'_>) -> Restar
             RestartPolicy::OnFailure
         }
     };
-    let mut backoff = Backoff::default();
+    let mut backoff = DEFAULT_BACKOFF;
     let base = ranged(
         c,
         field,
@@ -191,6 +191,7 @@ fn validate_restart(field: &str, m: &ModuleDto, c: &mut Collector<'_>) -> Restar
         }
         (None, None) => {}
     }
+    let mut stable = DEFAULT_STABLE_PERIOD;
     if let Some(secs) = ranged(
         c,
         field,
@@ -199,7 +200,11 @@ fn validate_restart(field: &str, m: &ModuleDto, c: &mut Collector<'_>) -> Restar
         &STABLE_SECS,
         "seconds",
     ) {
-        backoff.stable = Duration::from_secs(secs);
+        stable = Duration::from_secs(secs);
     }
-    Restart { policy, backoff }
+    Restart {
+        policy,
+        backoff,
+        stable,
+    }
 }

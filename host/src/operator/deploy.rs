@@ -16,9 +16,10 @@
 use super::session::Session;
 use super::status::{online_topic, parse_online, status_topic};
 use super::{OperatorError, check_name};
-use crate::agent::topics::Topics;
 use crate::manifest::{Manifest, ManifestError, Problem};
-use crate::uplink::MAX_INBOUND_PACKET;
+use crate::protocol::deployment::{APPLIED, Deployment};
+use crate::protocol::status::{DesiredStatus, Status};
+use crate::protocol::topics::Topics;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -28,20 +29,6 @@ use tokio::time::Instant;
 /// How long `ganglion deploy` waits for the gateway to report a deployment
 /// when not told otherwise.
 pub const DEFAULT_STATUS_WAIT: Duration = Duration::from_secs(30);
-
-/// The largest deployment document, in bytes: the gateway takes packets of
-/// at most [`MAX_INBOUND_PACKET`] bytes (a broker drops a larger one for it),
-/// and the topic and properties need some room.
-pub const MAX_DEPLOYMENT_BYTES: usize = MAX_INBOUND_PACKET as usize - 4096;
-
-/// The status code of a deployment the gateway applied.
-pub const APPLIED: u64 = 200;
-
-/// The status document's field with the last deployment's version.
-pub const LAST_DESIRED_VERSION: &str = "lastDesiredVersion";
-
-/// The status document's field with the last deployment's outcome.
-pub const LAST_DESIRED_STATUS: &str = "lastDesiredStatus";
 
 /// `ganglion/{device}/deployment`.
 pub fn deployment_topic(device: &str) -> String {
@@ -126,67 +113,23 @@ pub fn only_missing_files(problems: &[Problem]) -> bool {
     !problems.is_empty() && problems.iter().all(is_missing_file)
 }
 
-/// A deployment document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deployment {
-    /// Its version, raised with each deployment.
-    pub version: u64,
-    /// The manifest, as TOML text.
-    pub manifest: String,
+/// Reads the deployment document retained on `topic`.
+pub fn read_deployment(topic: &str, payload: &[u8]) -> Result<Deployment, OperatorError> {
+    Deployment::parse(payload).map_err(|reason| OperatorError::BadDocument {
+        topic: topic.to_string(),
+        reason,
+    })
 }
 
-impl Deployment {
-    /// Parses a document read from `topic`: a JSON object with a
-    /// non-negative integer `version` and a string `manifest`.
-    pub fn parse(topic: &str, payload: &[u8]) -> Result<Deployment, OperatorError> {
-        let bad = |reason: String| OperatorError::BadDocument {
-            topic: topic.to_string(),
+/// The document `deployment` as published; one too large for a gateway is
+/// refused.
+pub fn deployment_payload(deployment: &Deployment) -> Result<Vec<u8>, OperatorError> {
+    deployment
+        .to_payload()
+        .map_err(|reason| OperatorError::BadInput {
+            what: "the manifest".to_string(),
             reason,
-        };
-        let value: Value =
-            serde_json::from_slice(payload).map_err(|e| bad(format!("not JSON ({e})")))?;
-        let Value::Object(doc) = value else {
-            return Err(bad("not a JSON object".to_string()));
-        };
-        let version = match doc.get("version") {
-            Some(v) => v.as_u64().ok_or_else(|| {
-                bad(format!(
-                    "its version must be a non-negative integer, not {v}"
-                ))
-            })?,
-            None => return Err(bad("it has no version".to_string())),
-        };
-        let manifest = match doc.get("manifest") {
-            Some(Value::String(text)) => text.clone(),
-            Some(other) => return Err(bad(format!("its manifest must be a string, not {other}"))),
-            None => return Err(bad("it has no manifest".to_string())),
-        };
-        Ok(Deployment { version, manifest })
-    }
-
-    /// The document as published: compact JSON, at most
-    /// [`MAX_DEPLOYMENT_BYTES`].
-    pub fn to_payload(&self) -> Result<Vec<u8>, OperatorError> {
-        let payload = serde_json::to_vec(&json!({
-            "version": self.version,
-            "manifest": self.manifest,
-        }))
-        .map_err(|e| OperatorError::BadInput {
-            what: "the deployment document".to_string(),
-            reason: e.to_string(),
-        })?;
-        if payload.len() > MAX_DEPLOYMENT_BYTES {
-            return Err(OperatorError::BadInput {
-                what: "the manifest".to_string(),
-                reason: format!(
-                    "its deployment document is {} bytes; a gateway takes at most \
-                     {MAX_DEPLOYMENT_BYTES}",
-                    payload.len()
-                ),
-            });
-        }
-        Ok(payload)
-    }
+        })
 }
 
 /// The version of the next deployment: one above both the version retained
@@ -203,51 +146,35 @@ pub fn next_version(device: &str, deployed: u64, last_desired: u64) -> Result<u6
         })
 }
 
-/// The `lastDesiredVersion` of a status document read from `topic`: 0 if
-/// it is absent or `null`.
-pub fn last_desired_version(topic: &str, status: &Value) -> Result<u64, OperatorError> {
-    match status.get(LAST_DESIRED_VERSION) {
-        None | Some(Value::Null) => Ok(0),
-        Some(v) => v.as_u64().ok_or_else(|| OperatorError::BadDocument {
-            topic: topic.to_string(),
-            reason: format!("its {LAST_DESIRED_VERSION} must be a non-negative integer, not {v}"),
-        }),
-    }
-}
-
 /// What the gateway reported about a deployment in its status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeploymentReport {
     /// The status's `lastDesiredVersion`: the deployment it is about. It can
     /// be above the one published if a later deployment overtook it.
     pub version: u64,
-    /// The status's `lastDesiredStatus`, as published (`null` if absent):
-    /// `{"code": 200 | 400, "description": "..."}`.
-    pub status: Value,
+    /// The status's `lastDesiredStatus`, if it has one.
+    pub status: Option<DesiredStatus>,
 }
 
 impl DeploymentReport {
-    /// The report in a status document from `topic`, if it is about
-    /// `version` or a later one.
-    pub fn from_status(topic: &str, status: &Value, version: u64) -> Option<DeploymentReport> {
-        let reported = last_desired_version(topic, status).ok()?;
+    /// The report in a status document, if it is about `version` or a later
+    /// one.
+    pub fn from_status(status: &Status, version: u64) -> Option<DeploymentReport> {
+        let reported = status.last_desired_version?;
         (reported >= version).then(|| DeploymentReport {
             version: reported,
-            status: status
-                .get(LAST_DESIRED_STATUS)
-                .cloned()
-                .unwrap_or(Value::Null),
+            status: status.last_desired_status.clone(),
         })
     }
 
     /// `lastDesiredStatus.code`.
-    pub fn code(&self) -> Option<u64> {
-        self.status.get("code").and_then(Value::as_u64)
+    pub fn code(&self) -> Option<u16> {
+        self.status.as_ref().and_then(|s| s.code)
     }
 
     /// `lastDesiredStatus.description`.
     pub fn description(&self) -> Option<&str> {
-        self.status.get("description").and_then(Value::as_str)
+        self.status.as_ref().and_then(|s| s.description.as_deref())
     }
 
     /// Whether the gateway applied it (code 200).
@@ -285,7 +212,7 @@ impl DeployOutcome {
     pub fn to_json(&self) -> Value {
         json!({
             "version": self.version,
-            "status": self.report.as_ref().map(|r| r.status.clone()),
+            "status": self.report.as_ref().and_then(|r| r.status.clone()),
         })
     }
 
@@ -359,30 +286,27 @@ pub async fn deploy(
     ];
     let mut found = session.read_retained(&topics, retained_wait).await?;
     let deployed = match found.remove(&deployment_topic) {
-        Some(incoming) => Deployment::parse(&deployment_topic, &incoming.payload)?.version,
+        Some(incoming) => read_deployment(&deployment_topic, &incoming.payload)?.version,
         None => 0,
     };
     let last_desired = match found.remove(&status_topic) {
-        Some(incoming) => {
-            let status: Value = serde_json::from_slice(&incoming.payload).map_err(|e| {
-                OperatorError::BadDocument {
-                    topic: status_topic.clone(),
-                    reason: format!("not JSON ({e})"),
-                }
-            })?;
-            last_desired_version(&status_topic, &status)?
-        }
+        Some(incoming) => Status::parse(&incoming.payload)
+            .map_err(|reason| OperatorError::BadDocument {
+                topic: status_topic.clone(),
+                reason,
+            })?
+            .last_desired_version
+            .unwrap_or(0),
         None => 0,
     };
     let mut online = found
         .remove(&online_topic)
         .and_then(|o| parse_online(&o.payload));
     let version = next_version(device, deployed, last_desired)?;
-    let payload = Deployment {
+    let payload = deployment_payload(&Deployment {
         version,
         manifest: manifest.text().to_string(),
-    }
-    .to_payload()?;
+    })?;
     let properties = PublishProperties {
         content_type: Some("application/json".to_string()),
         ..PublishProperties::default()
@@ -398,8 +322,8 @@ pub async fn deploy(
             if incoming.topic == online_topic {
                 online = parse_online(&incoming.payload);
             } else if incoming.topic == status_topic
-                && let Ok(status) = serde_json::from_slice::<Value>(&incoming.payload)
-                && let Some(r) = DeploymentReport::from_status(&status_topic, &status, version)
+                && let Ok(status) = Status::parse(&incoming.payload)
+                && let Some(r) = DeploymentReport::from_status(&status, version)
             {
                 report = Some(r);
                 break;
@@ -418,6 +342,7 @@ pub async fn deploy(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::deployment::MAX_DEPLOYMENT_BYTES;
 
     fn problem(field: &str, message: &str) -> Problem {
         Problem {
@@ -442,26 +367,22 @@ mod tests {
     }
 
     #[test]
-    fn the_payload_round_trips_and_keeps_the_text() {
+    fn the_payload_keeps_the_text_and_a_deployment_too_large_is_refused() {
         let text = "[modules.filter]\npath = \"filter.wasm\"\n# \"quoted\" \\ é\n";
         let d = Deployment {
             version: 4,
             manifest: text.to_string(),
         };
-        let payload = d.to_payload().unwrap();
+        let payload = deployment_payload(&d).unwrap();
         let value: Value = serde_json::from_slice(&payload).unwrap();
         assert_eq!(value, json!({"version": 4, "manifest": text}));
-        assert_eq!(Deployment::parse("t", &payload).unwrap(), d);
+        assert_eq!(read_deployment("t", &payload).unwrap(), d);
         assert_eq!(deployment_topic("gw-1"), "ganglion/gw-1/deployment");
-    }
-
-    #[test]
-    fn a_deployment_too_large_for_the_gateway_is_refused() {
-        let d = Deployment {
+        let big = Deployment {
             version: 1,
             manifest: "#".repeat(MAX_DEPLOYMENT_BYTES),
         };
-        let e = d.to_payload().unwrap_err().to_string();
+        let e = deployment_payload(&big).unwrap_err().to_string();
         assert!(
             e.starts_with("the manifest:") && e.contains("at most"),
             "{e}"
@@ -469,66 +390,39 @@ mod tests {
     }
 
     #[test]
-    fn malformed_deployments_are_named() {
-        for (payload, needle) in [
-            ("nope", "not JSON"),
-            ("[]", "not a JSON object"),
-            (r#"{"manifest": ""}"#, "no version"),
-            (r#"{"version": -1, "manifest": ""}"#, "non-negative integer"),
-            (r#"{"version": 1}"#, "no manifest"),
-            (r#"{"version": 1, "manifest": 3}"#, "must be a string"),
-        ] {
-            let e = Deployment::parse("ganglion/gw/deployment", payload.as_bytes())
-                .unwrap_err()
-                .to_string();
-            assert!(
-                e.contains("ganglion/gw/deployment") && e.contains(needle),
-                "{e}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_status_gives_the_last_desired_version() {
-        let t = "ganglion/gw/status";
-        assert_eq!(last_desired_version(t, &json!({})).unwrap(), 0);
-        assert_eq!(
-            last_desired_version(t, &json!({"lastDesiredVersion": null})).unwrap(),
-            0
-        );
-        assert_eq!(
-            last_desired_version(t, &json!({"lastDesiredVersion": 7})).unwrap(),
-            7
-        );
-        let e = last_desired_version(t, &json!({"lastDesiredVersion": "7"}))
+    fn malformed_deployments_are_named_with_their_topic() {
+        let e = read_deployment("ganglion/gw/deployment", br#"{"version": 1}"#)
             .unwrap_err()
             .to_string();
-        assert!(e.contains(t) && e.contains("lastDesiredVersion"), "{e}");
+        assert!(
+            e.contains("ganglion/gw/deployment") && e.contains("no manifest"),
+            "{e}"
+        );
     }
 
     #[test]
     fn a_report_counts_from_the_version_published() {
-        let status = json!({
-            "lastDesiredVersion": 4,
-            "lastDesiredStatus": {"code": 200, "description": "applied: started filter"}
-        });
-        assert!(DeploymentReport::from_status("t", &status, 5).is_none());
-        let r = DeploymentReport::from_status("t", &status, 4).unwrap();
+        let status = Status::parse(
+            br#"{"lastDesiredVersion": 4,
+                "lastDesiredStatus": {"code": 200, "description": "applied: started filter"}}"#,
+        )
+        .unwrap();
+        assert!(DeploymentReport::from_status(&status, 5).is_none());
+        let r = DeploymentReport::from_status(&status, 4).unwrap();
         assert_eq!((r.version, r.code(), r.is_applied()), (4, Some(200), true));
         assert_eq!(r.description(), Some("applied: started filter"));
-        let refused = json!({
-            "lastDesiredVersion": 5,
-            "lastDesiredStatus": {"code": 400, "description": "m.toml:2:8: no such file"}
-        });
-        let r = DeploymentReport::from_status("t", &refused, 4).unwrap();
+        let refused = Status::parse(
+            br#"{"lastDesiredVersion": 5,
+                "lastDesiredStatus": {"code": 400, "description": "m.toml:2:8: no such file"}}"#,
+        )
+        .unwrap();
+        let r = DeploymentReport::from_status(&refused, 4).unwrap();
         assert_eq!((r.version, r.is_applied()), (5, false));
-        let bare =
-            DeploymentReport::from_status("t", &json!({"lastDesiredVersion": 4}), 4).unwrap();
-        assert_eq!((bare.status.clone(), bare.code()), (Value::Null, None));
+        let bare = Status::parse(br#"{"lastDesiredVersion": 4}"#).unwrap();
+        let bare = DeploymentReport::from_status(&bare, 4).unwrap();
+        assert_eq!((bare.status.clone(), bare.code()), (None, None));
         assert!(!bare.is_applied());
-        assert!(
-            DeploymentReport::from_status("t", &json!({"lastDesiredVersion": "x"}), 1).is_none()
-        );
+        assert!(DeploymentReport::from_status(&Status::default(), 1).is_none());
     }
 
     #[test]
@@ -553,7 +447,10 @@ mod tests {
         assert!(o.summary().contains("not waiting"), "{}", o.summary());
         o.report = Some(DeploymentReport {
             version: 3,
-            status: json!({"code": 400, "description": "bad route"}),
+            status: Some(DesiredStatus {
+                code: Some(400),
+                description: Some("bad route".to_string()),
+            }),
         });
         assert_eq!(
             o.to_json(),
@@ -565,7 +462,10 @@ mod tests {
         );
         o.report = Some(DeploymentReport {
             version: 4,
-            status: json!({"code": 200, "description": "applied"}),
+            status: Some(DesiredStatus {
+                code: Some(200),
+                description: Some("applied".to_string()),
+            }),
         });
         assert!(o.is_applied());
         assert!(

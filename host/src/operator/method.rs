@@ -10,7 +10,7 @@
 use super::broker::random_u64;
 use super::session::{Incoming, Session};
 use super::{OperatorError, check_name};
-use crate::agent::topics::Topics;
+use crate::protocol::topics::Topics;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use serde_json::Value;
 use std::ops::RangeInclusive;

@@ -41,9 +41,6 @@ use crate::twin::TwinError;
 use crate::uplink::tls::TlsError;
 use std::time::Duration;
 
-/// The root of every device's topic tree.
-pub const TOPIC_ROOT: &str = "ganglion";
-
 /// Why an operator command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
@@ -249,11 +246,6 @@ pub fn check_name(what: &'static str, name: &str) -> Result<(), OperatorError> {
     Ok(())
 }
 
-/// `ganglion/{device}/{rest}`.
-pub fn device_topic(device: &str, rest: &str) -> String {
-    format!("{TOPIC_ROOT}/{device}/{rest}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +261,5 @@ mod tests {
                 "{e}"
             );
         }
-        assert_eq!(device_topic("gw", "status"), "ganglion/gw/status");
     }
 }

@@ -7,17 +7,17 @@
 //! shown.
 
 use super::session::{Incoming, Session};
+use super::status::dash;
 use super::status::parse_online;
-use super::{OperatorError, check_name, device_topic};
+use super::{OperatorError, check_name};
+use crate::protocol::status::Status;
+use crate::protocol::topics::Topics;
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
 /// The topic filters the monitor subscribes to for `device`.
 pub fn filters(device: &str) -> Vec<String> {
-    ["messages/events", "twins/+/reported", "status", "online"]
-        .iter()
-        .map(|rest| device_topic(device, rest))
-        .collect()
+    Topics::new(device).observed().to_vec()
 }
 
 /// What the monitor saw.
@@ -64,7 +64,7 @@ pub fn classify(device: &str, incoming: &Incoming) -> Option<MonitorEvent> {
     if incoming.retain {
         return None;
     }
-    let prefix = device_topic(device, "");
+    let prefix = Topics::new(device).prefix();
     let rest = incoming.topic.strip_prefix(&prefix)?;
     match rest.split('/').collect::<Vec<_>>().as_slice() {
         ["messages", "events"] => Some(MonitorEvent::Telemetry {
@@ -94,31 +94,21 @@ fn body_text(body: &[u8]) -> Result<&str, String> {
 /// A one-line summary of a status document: each module's runtime status,
 /// and the queue depth.
 fn status_summary(doc: &Value) -> String {
-    let text = |v: Option<&Value>| match v {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => "-".to_string(),
-        Some(other) => other.to_string(),
+    let Ok(status) = serde_json::from_value::<Status>(doc.clone()) else {
+        return format!("(not a status document) {doc}");
     };
-    let mut parts: Vec<String> = doc
-        .get("modules")
-        .and_then(Value::as_object)
-        .map(|modules| {
-            modules
-                .iter()
-                .map(|(name, m)| {
-                    format!(
-                        "{name} {} ({} restarts)",
-                        text(m.get("runtimeStatus")),
-                        text(m.get("restartCount"))
-                    )
-                })
-                .collect()
+    let mut parts: Vec<String> = status
+        .modules
+        .iter()
+        .map(|(name, m)| {
+            format!(
+                "{name} {} ({} restarts)",
+                dash(m.runtime_status.as_deref()),
+                dash(m.restart_count)
+            )
         })
-        .unwrap_or_default();
-    parts.push(format!(
-        "queue depth {}",
-        text(doc.get("queue").and_then(|q| q.get("depth")))
-    ));
+        .collect();
+    parts.push(format!("queue depth {}", dash(status.queue.depth)));
     parts.join(", ")
 }
 

@@ -15,13 +15,14 @@
 //!    gateway hot-swaps the module. The edited manifest is written back as
 //!    TOML: its comments are not kept.
 
-use super::deploy::{DeployOutcome, Deployment, ManifestText, deploy, deployment_topic};
+use super::deploy::{DeployOutcome, ManifestText, deploy, deployment_topic, read_deployment};
 use super::session::Session;
 use super::{OperatorError, check_name};
-use crate::agent::artifacts::{MODULE_PROPERTY, STORED};
-use crate::agent::topics::Topics;
 use crate::artifact::signature_path;
 use crate::artifact::upload::split;
+use crate::protocol::artifact::{ArtifactState, MODULE_PROPERTY};
+use crate::protocol::deployment::Deployment;
+use crate::protocol::topics::Topics;
 use crate::runtime::cache::digest;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use serde_json::Value;
@@ -183,7 +184,7 @@ async fn current_deployment(
     let topics = [topic.to_string()];
     let found = session.read_retained(&topics, wait).await?;
     match found.get(topic) {
-        Some(incoming) => Deployment::parse(topic, &incoming.payload),
+        Some(incoming) => read_deployment(topic, &incoming.payload),
         None => Err(bad(
             &format!("device `{device}`"),
             "it has no deployment on the broker; deploy a manifest with `ganglion deploy` first",
@@ -205,22 +206,16 @@ async fn wait_stored(
         if incoming.topic != state_topic {
             continue;
         }
-        let Ok(state) = serde_json::from_slice::<Value>(&incoming.payload) else {
+        let Some(state) = ArtifactState::parse(&incoming.payload) else {
             continue;
         };
-        let code = state.get("code").and_then(Value::as_u64);
-        let description = state
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or("no reason given")
-            .to_string();
-        return if code == Some(u64::from(STORED)) {
+        return if state.is_stored() {
             Ok(())
         } else {
             Err(OperatorError::ArtifactRefused {
                 device: device.to_string(),
                 module: module.to_string(),
-                reason: description,
+                reason: state.description,
             })
         };
     }

@@ -8,8 +8,8 @@
 
 use super::session::Session;
 use super::{OperatorError, check_name};
-use crate::agent::topics::Topics;
-use serde_json::Value;
+use crate::protocol::status::Status;
+use crate::protocol::topics::Topics;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -28,8 +28,8 @@ pub fn online_topic(device: &str) -> String {
 pub struct DeviceStatus {
     /// The device.
     pub device: String,
-    /// The status document, as published.
-    pub status: Value,
+    /// The status document.
+    pub status: Status,
     /// The online flag: `None` if it was never published or is not
     /// `true`/`false`.
     pub online: Option<bool>,
@@ -53,11 +53,10 @@ pub async fn read_status(
             device: device.to_string(),
         });
     };
-    let status =
-        serde_json::from_slice(&status.payload).map_err(|e| OperatorError::BadDocument {
-            topic: status_topic,
-            reason: format!("not JSON ({e})"),
-        })?;
+    let status = Status::parse(&status.payload).map_err(|reason| OperatorError::BadDocument {
+        topic: status_topic,
+        reason,
+    })?;
     let online = found
         .remove(&online_topic)
         .and_then(|o| parse_online(&o.payload));
@@ -77,13 +76,11 @@ pub fn parse_online(payload: &[u8]) -> Option<bool> {
     }
 }
 
-/// A scalar field as text: strings bare, `null` or absent as `-`.
-fn field(value: Option<&Value>) -> String {
-    match value {
-        None | Some(Value::Null) => "-".to_string(),
-        Some(Value::String(s)) if s.is_empty() => "-".to_string(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
+/// A field as text: absent (or empty) as `-`.
+pub fn dash<T: ToString>(value: Option<T>) -> String {
+    match value.map(|v| v.to_string()) {
+        Some(text) if !text.is_empty() => text,
+        _ => "-".to_string(),
     }
 }
 
@@ -125,10 +122,10 @@ pub fn render(status: &DeviceStatus) -> String {
     let mut out = format!(
         "device {}: {online}; status of {}\n\n",
         status.device,
-        field(doc.get("timeUtc"))
+        dash(doc.time_utc.as_deref())
     );
-    match doc.get("modules").and_then(Value::as_object) {
-        Some(modules) if !modules.is_empty() => {
+    match &doc.modules {
+        modules if !modules.is_empty() => {
             let mut rows = vec![
                 [
                     "MODULE",
@@ -144,34 +141,40 @@ pub fn render(status: &DeviceStatus) -> String {
             for (name, m) in modules {
                 rows.push(vec![
                     name.clone(),
-                    field(m.get("runtimeStatus")),
-                    field(m.get("restartCount")),
-                    field(m.get("lastStartTimeUtc")),
-                    field(m.get("lastExitTimeUtc")),
-                    field(m.get("exitReason")),
+                    dash(m.runtime_status.as_deref()),
+                    dash(m.restart_count),
+                    dash(m.last_start_time_utc.as_deref()),
+                    dash(m.last_exit_time_utc.as_deref()),
+                    dash(m.exit_reason.as_deref()),
                 ]);
             }
             out.push_str(&table(&rows));
         }
         _ => out.push_str("no modules\n"),
     }
-    let queue = doc.get("queue");
-    let q = |key: &str| field(queue.and_then(|q| q.get(key)));
+    let q = &doc.queue;
     let _ = writeln!(
         out,
         "\nqueue: {} messages waiting ({} bytes); delivered {}, expired {}, refused {}",
-        q("depth"),
-        q("bytes"),
-        q("delivered"),
-        q("expired"),
-        q("refused")
+        dash(q.depth),
+        dash(q.bytes),
+        dash(q.delivered),
+        dash(q.expired),
+        dash(q.refused)
     );
-    if let Some(errors) = doc.get("twinErrors").and_then(Value::as_object)
-        && !errors.is_empty()
-    {
+    if let Some(i) = &doc.ingest {
+        let _ = writeln!(
+            out,
+            "ingest: {} leaf messages unacknowledged (peak {}); reading paused {} times",
+            dash(i.pending),
+            dash(i.peak_pending),
+            dash(i.read_pauses)
+        );
+    }
+    if !doc.twin_errors.is_empty() {
         out.push_str("\ntwin errors:\n");
-        for (twin, error) in errors {
-            let _ = writeln!(out, "  {twin}: {}", field(Some(error)));
+        for (twin, error) in &doc.twin_errors {
+            let _ = writeln!(out, "  {twin}: {}", dash(Some(error)));
         }
     }
     out
@@ -187,7 +190,7 @@ mod tests {
         let status = DeviceStatus {
             device: "gw-1".to_string(),
             online: Some(true),
-            status: json!({
+            status: serde_json::from_value(json!({
                 "device": "gw-1",
                 "timeUtc": "2026-11-27T12:00:00.000Z",
                 "modules": {
@@ -199,8 +202,10 @@ mod tests {
                         "lastExitTimeUtc": "2026-11-27T11:59:30.000Z", "exitReason": "trap: out of fuel"}
                 },
                 "queue": {"depth": 2, "bytes": 120, "delivered": 1200, "expired": 0, "refused": 1},
+                "ingest": {"pending": 3, "peakPending": 1024, "readPauses": 2},
                 "twinErrors": {"ml": "desired.a: key contains '$'"}
-            }),
+            }))
+            .unwrap(),
         };
         let text = render(&status);
         let expected = "\
@@ -211,6 +216,7 @@ filter  running  0         2026-11-27T11:59:58.120Z  -                         -
 ml      backoff  3         2026-11-27T11:59:00.000Z  2026-11-27T11:59:30.000Z  trap: out of fuel
 
 queue: 2 messages waiting (120 bytes); delivered 1200, expired 0, refused 1
+ingest: 3 leaf messages unacknowledged (peak 1024); reading paused 2 times
 
 twin errors:
   ml: desired.a: key contains '$'
@@ -223,7 +229,7 @@ twin errors:
         let status = DeviceStatus {
             device: "gw".to_string(),
             online: Some(false),
-            status: json!({"modules": {}}),
+            status: Status::parse(br#"{"modules": {}}"#).unwrap(),
         };
         let text = render(&status);
         assert!(

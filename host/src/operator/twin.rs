@@ -13,7 +13,7 @@
 
 use super::session::Session;
 use super::{OperatorError, check_name};
-use crate::agent::topics::Topics;
+use crate::protocol::topics::Topics;
 use crate::twin::{DEVICE_TWIN_ID, DesiredOutcome, TwinDoc, VERSION_KEY};
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use serde_json::{Map, Value};

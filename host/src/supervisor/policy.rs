@@ -7,6 +7,7 @@
 //! `n` counts the endings in a row; it goes back to 0 when an instance ends
 //! after it had run for at least the stable period.
 
+pub use crate::backoff::Backoff;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -34,44 +35,31 @@ pub enum RestartPolicy {
     Always,
 }
 
-/// The restart backoff: `min(base · 2^n, cap)`, with `n` reset by a stable run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    /// The first delay (`restart-backoff-base-ms`, default 1 s).
-    pub base: Duration,
-    /// The longest delay (`restart-backoff-cap-ms`, default 60 s).
-    pub cap: Duration,
-    /// How long an instance must run for the next delay to start again from
-    /// `base` (`restart-stable-secs`, default 60 s).
-    pub stable: Duration,
-}
-
-impl Default for Backoff {
-    /// 1 s doubling up to 60 s, forgiven after 60 s of running.
-    fn default() -> Self {
-        Backoff {
-            base: DEFAULT_BACKOFF_BASE,
-            cap: DEFAULT_BACKOFF_CAP,
-            stable: DEFAULT_STABLE_PERIOD,
-        }
-    }
-}
-
-impl Backoff {
-    /// The delay after `n` endings in a row before this one.
-    pub fn delay(&self, n: u32) -> Duration {
-        let factor = 2u32.saturating_pow(n.min(31));
-        self.base.saturating_mul(factor).min(self.cap)
-    }
-}
+/// The default restart backoff (`restart-backoff-base-ms`,
+/// `restart-backoff-cap-ms`): 1 s doubling up to 60 s.
+pub const DEFAULT_BACKOFF: Backoff = Backoff::new(DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP);
 
 /// A module's restart settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Restart {
     /// When to restart.
     pub policy: RestartPolicy,
     /// How long to wait first.
     pub backoff: Backoff,
+    /// How long an instance must run for the next delay to start again from
+    /// the backoff's base (`restart-stable-secs`, default 60 s).
+    pub stable: Duration,
+}
+
+impl Default for Restart {
+    /// On failure, 1 s doubling up to 60 s, forgiven after 60 s of running.
+    fn default() -> Self {
+        Restart {
+            policy: RestartPolicy::default(),
+            backoff: DEFAULT_BACKOFF,
+            stable: DEFAULT_STABLE_PERIOD,
+        }
+    }
 }
 
 /// What to do after an instance ended.
@@ -120,7 +108,7 @@ impl Supervision {
     /// that was a failure. Says what to do next.
     pub fn ended(&mut self, now: Instant, failed: bool) -> Next {
         if let Some(since) = self.running_since.take()
-            && now.saturating_duration_since(since) >= self.restart.backoff.stable
+            && now.saturating_duration_since(since) >= self.restart.stable
         {
             self.endings = 0;
         }
@@ -155,7 +143,8 @@ mod tests {
     fn restart(policy: RestartPolicy) -> Restart {
         Restart {
             policy,
-            backoff: Backoff::default(),
+            backoff: DEFAULT_BACKOFF,
+            stable: DEFAULT_STABLE_PERIOD,
         }
     }
 
@@ -168,15 +157,11 @@ mod tests {
 
     #[test]
     fn the_delay_doubles_up_to_the_cap() {
-        let b = Backoff::default();
+        let b = DEFAULT_BACKOFF;
         let delays: Vec<u64> = (0..9).map(|n| b.delay(n).as_secs()).collect();
         assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
         assert_eq!(b.delay(u32::MAX), b.cap);
-        let tiny = Backoff {
-            base: Duration::from_millis(10),
-            cap: Duration::from_millis(25),
-            stable: S,
-        };
+        let tiny = Backoff::new(Duration::from_millis(10), Duration::from_millis(25));
         assert_eq!(tiny.delay(1), Duration::from_millis(20));
         assert_eq!(tiny.delay(2), Duration::from_millis(25));
     }

@@ -7,11 +7,10 @@
 //! is sent again from the queue on the next one (at least once; the receiver
 //! may see a duplicate, never a gap).
 
-pub mod backoff;
 pub mod publish;
 pub mod tls;
 
-use backoff::Backoff;
+use crate::backoff::{self, Backoff};
 use rumqttc::Outgoing;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, LastWill, Packet, PubAckReason, Publish};
@@ -59,10 +58,7 @@ pub struct UplinkConfig {
     pub backoff: Backoff,
 }
 
-/// The largest packet the gateway takes from the cloud broker: room for a
-/// 128 KB method payload or a 32 KB twin, with their properties. MQTT 5
-/// brokers do not send a client anything larger (they drop it).
-pub const MAX_INBOUND_PACKET: u32 = 512 * 1024;
+use crate::protocol::MAX_INBOUND_PACKET;
 
 /// The default in-flight window.
 pub const DEFAULT_IN_FLIGHT: u16 = 64;
@@ -121,7 +117,7 @@ impl UplinkConfig {
             tls,
             in_flight: DEFAULT_IN_FLIGHT,
             keep_alive: Duration::from_secs(30),
-            backoff: Backoff::default(),
+            backoff: backoff::RECONNECT,
         })
     }
 
@@ -138,7 +134,7 @@ impl UplinkConfig {
         if let Some((user, password)) = &self.credentials {
             options.set_credentials(user, password);
         }
-        let topics = crate::agent::topics::Topics::new(&self.device_id);
+        let topics = crate::protocol::topics::Topics::new(&self.device_id);
         options.set_last_will(LastWill::new(
             topics.online(),
             "false",
@@ -250,7 +246,7 @@ pub async fn run(
             Err(e) => Some(e.to_string()),
         };
         let Some(reason) = reason else { return };
-        let retry_in = config.backoff.delay(failures, backoff::jitter());
+        let retry_in = config.backoff.jittered(failures, backoff::jitter());
         failures = failures.saturating_add(1);
         tracing::warn!(host = %config.host, port = config.port, "cloud connection down: {reason}; retrying in {retry_in:?}");
         if events
@@ -298,7 +294,7 @@ async fn connection(
             Ok(Event::Incoming(Packet::ConnAck(ack))) if ack.code == ConnectReturnCode::Success => {
                 *failures = 0;
                 tracing::info!(host = %config.host, port = config.port, "connected to the cloud broker");
-                let topics = crate::agent::topics::Topics::new(&config.device_id);
+                let topics = crate::protocol::topics::Topics::new(&config.device_id);
                 for filter in topics.subscriptions() {
                     if let Err(e) = client.try_subscribe(filter, QoS::AtLeastOnce) {
                         return Some(format!("cannot subscribe to the control topics: {e}"));

@@ -8,7 +8,7 @@ use crate::store::queue::QueuedMessage;
 
 /// The topic a device's telemetry goes to.
 pub fn telemetry_topic(device: &str) -> String {
-    crate::agent::topics::Topics::new(device).events()
+    crate::protocol::topics::Topics::new(device).events()
 }
 
 /// The parts of a PUBLISH, apart from the MQTT client's own types.

@@ -1,5 +1,8 @@
 //! The device's topic tree on the cloud broker (see `docs/protocol.md`).
 
+/// The root of every device's topic tree.
+pub const ROOT: &str = "ganglion";
+
 /// Topics of one device.
 #[derive(Debug, Clone)]
 pub struct Topics {
@@ -36,8 +39,24 @@ impl Topics {
     /// The tree of `device`.
     pub fn new(device: &str) -> Topics {
         Topics {
-            root: format!("ganglion/{device}"),
+            root: format!("{ROOT}/{device}"),
         }
+    }
+
+    /// `ganglion/{device}/`: what every topic of the device starts with.
+    pub fn prefix(&self) -> String {
+        format!("{}/", self.root)
+    }
+
+    /// What an operator watching the device subscribes to: telemetry, the
+    /// reported twins, the status and the online flag.
+    pub fn observed(&self) -> [String; 4] {
+        [
+            self.events(),
+            format!("{}/twins/+/reported", self.root),
+            self.status(),
+            self.online(),
+        ]
     }
 
     /// What the gateway subscribes to.
@@ -83,6 +102,11 @@ impl Topics {
     /// The retained status document.
     pub fn status(&self) -> String {
         format!("{}/status", self.root)
+    }
+
+    /// A method response, correlated by `request`.
+    pub fn response(&self, request: &str) -> String {
+        format!("{}/method-responses/{request}", self.root)
     }
 
     /// A method request for `module`.
