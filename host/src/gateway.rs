@@ -110,6 +110,64 @@ impl GatewayOptions {
     }
 }
 
+/// The runtime for `manifest`: its instance allocation, the compiled cache
+/// in the data directory, and the trusted keys, if any.
+fn runtime_for(
+    manifest: &Manifest,
+    db: &sled::Db,
+    options: &GatewayOptions,
+) -> Result<Runtime, GatewayError> {
+    let cache = options.data_dir.join(COMPILED_DIR);
+    let mut runtime = Runtime::with_options(RuntimeOptions {
+        cache: Some(&cache),
+        allocation: allocation_for(manifest, db, options),
+        deadlines: true,
+    })?;
+    tracing::info!(allocation = %runtime.allocation(), "module instances' memory");
+    if let Some(dir) = &options.trusted_keys {
+        runtime.trust_only(crate::artifact::read_trusted_keys(dir)?);
+    }
+    Ok(runtime)
+}
+
+/// Applies the first deployment: the one last received from the cloud, if
+/// one is stored and still validates and starts, else `manifest`. Returns
+/// its version (0 for the manifest) and the outcome.
+async fn first_deployment(
+    deployer: &mut Deployer,
+    manifest: &Manifest,
+    options: &GatewayOptions,
+) -> (u64, Result<DeployOutcome, DeployError>) {
+    let stored = deployer.stored().and_then(|(version, text)| {
+        let name = format!("deployment v{version} (stored)");
+        match Manifest::parse(&text, &name, &options.manifest_dir) {
+            Ok(m) => Some((version, m)),
+            Err(e) => {
+                tracing::error!("the stored deployment v{version} no longer validates, so the manifest runs: {e}");
+                None
+            }
+        }
+    });
+    let Some((version, stored)) = stored else {
+        return (0, deployer.apply(manifest).await);
+    };
+    tracing::info!(
+        version,
+        "running the deployment last received from the cloud"
+    );
+    match deployer.apply(&stored).await {
+        Ok(outcome) => (version, Ok(outcome)),
+        Err(e) => {
+            // A stored deployment whose modules no longer load (a file gone,
+            // a key no longer trusted) must not keep the gateway down.
+            tracing::error!(
+                "the stored deployment v{version} does not start, so the manifest runs: {e}"
+            );
+            (0, deployer.apply(manifest).await)
+        }
+    }
+}
+
 /// The allocation for the deployment the gateway will start with: the
 /// larger of `manifest` and the stored cloud deployment, so that the pool
 /// fits either.
@@ -181,18 +239,7 @@ impl Gateway {
             },
         )?;
         let db = store.db().clone();
-        let allocation = allocation_for(manifest, &db, options);
-        let cache = options.data_dir.join(COMPILED_DIR);
-        let mut runtime = Runtime::with_options(RuntimeOptions {
-            cache: Some(&cache),
-            allocation,
-            deadlines: true,
-        })?;
-        tracing::info!(allocation = %runtime.allocation(), "module instances' memory");
-        if let Some(dir) = &options.trusted_keys {
-            runtime.trust_only(crate::artifact::read_trusted_keys(dir)?);
-        }
-        let runtime = Arc::new(runtime);
+        let runtime = Arc::new(runtime_for(manifest, &db, options)?);
         let twin_store = TwinStore::open(&db)?;
         let device_twin: SharedTwin = Arc::new(Mutex::new(twin_store.load(DEVICE_TWIN_ID)?));
         let ticker = runtime.start_epoch_ticker()?;
@@ -263,38 +310,7 @@ impl Gateway {
             requests: deploy_tx.clone(),
         })
         .map_err(GatewayError::from)?;
-        let stored = deployer.stored().and_then(|(version, text)| {
-            let name = format!("deployment v{version} (stored)");
-            match Manifest::parse(&text, &name, &options.manifest_dir) {
-                Ok(m) => Some((version, m)),
-                Err(e) => {
-                    tracing::error!("the stored deployment v{version} no longer validates, so the manifest runs: {e}");
-                    None
-                }
-            }
-        });
-        let (version, first) = match &stored {
-            Some((version, m)) => {
-                tracing::info!(
-                    version,
-                    "running the deployment last received from the cloud"
-                );
-                (*version, m)
-            }
-            None => (0, manifest),
-        };
-        let (mut version, mut applied) = (version, deployer.apply(first).await);
-        if stored.is_some()
-            && let Err(e) = &applied
-        {
-            // A stored deployment whose modules no longer load (a file gone,
-            // a key no longer trusted) must not keep the gateway down.
-            tracing::error!(
-                "the stored deployment v{version} does not start, so the manifest runs: {e}"
-            );
-            version = 0;
-            applied = deployer.apply(manifest).await;
-        }
+        let (version, applied) = first_deployment(&mut deployer, manifest, options).await;
         let outcome = match applied {
             Ok(outcome) => outcome,
             Err(e) => {

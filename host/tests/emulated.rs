@@ -21,11 +21,11 @@
 
 use ganglion_tests::artifacts::{RELAY, TEMP_FILTER, TEMP_SENSOR, TRAPPER};
 use ganglion_tests::broker::Broker;
+use ganglion_tests::cloud::{self, Session};
 use ganglion_tests::process::{LOG, Running};
 use ganglion_tests::toml_path;
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::mqttbytes::v5::Packet;
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use rumqttc::v5::{AsyncClient, MqttOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -260,30 +260,13 @@ async fn a_module_that_traps_is_isolated_from_its_neighbour() {
 
 /// A cloud subscriber on the gateway's telemetry topic.
 async fn cloud(port: u16) -> tokio::sync::mpsc::UnboundedReceiver<String> {
-    let options = MqttOptions::new("emulated-cloud", "127.0.0.1", port);
-    let (client, mut eventloop) = AsyncClient::new(options, 100);
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (ready_tx, mut ready) = tokio::sync::mpsc::channel(1);
-    tokio::spawn(async move {
-        let topic = format!("ganglion/{DEVICE}/messages/events");
-        client.subscribe(topic, QoS::AtLeastOnce).await.unwrap();
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    let _ = ready_tx.try_send(());
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let _ = tx.send(String::from_utf8_lossy(&p.payload).into_owned());
-                }
-                Ok(_) => {}
-                Err(_) => return,
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(10), ready.recv())
-        .await
-        .expect("subscribed");
-    rx
+    cloud::bodies(
+        port,
+        "emulated-cloud",
+        &cloud::events(DEVICE),
+        Session::Clean,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,7 @@ use ganglion::operator::{BrokerSettings, Session};
 use ganglion::{Gateway, GatewayOptions, Manifest};
 use ganglion_tests::artifacts::RELAY;
 use ganglion_tests::broker::Broker;
+use ganglion_tests::eventually::eventually;
 use std::time::{Duration, SystemTime};
 
 /// Two relays, `a` and `b`, tagging what they pass; `routes` decide the rest.
@@ -132,19 +133,12 @@ async fn a_cloud_deployment_is_applied_as_a_diff_and_survives_a_restart() {
     )
     .await
     .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(d) = gw.metrics().deployment.filter(|d| d.version == 3) {
-            assert_eq!(d.code, 400);
-            assert!(d.description.contains("malformed"), "{}", d.description);
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "v3 was never reported"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let d = eventually(Duration::from_secs(20), "v3 reported", || {
+        gw.metrics().deployment.filter(|d| d.version == 3).ok_or(())
+    })
+    .await;
+    assert_eq!(d.code, 400);
+    assert!(d.description.contains("malformed"), "{}", d.description);
     assert_eq!(relayed_by(&gw, &mut up, 4).await, "b2");
     s.disconnect().await;
     gw.shutdown().await;
@@ -187,19 +181,11 @@ async fn editing_the_manifest_file_applies_it_with_no_broker() {
 
     // An edit that does not validate is refused, and changes nothing.
     std::fs::write(&path, "[routes]\nin = \"FROM /nowhere\"\n").unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let refused = gw.metrics().deployment.filter(|d| d.code == 400);
-        if let Some(d) = refused {
-            assert!(d.description.contains("/nowhere"), "{}", d.description);
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the edit was never seen"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let d = eventually(Duration::from_secs(20), "the edit refused", || {
+        gw.metrics().deployment.filter(|d| d.code == 400).ok_or(())
+    })
+    .await;
+    assert!(d.description.contains("/nowhere"), "{}", d.description);
     assert_eq!(relayed_by(&gw, &mut up, 1000).await, "b");
     gw.shutdown().await;
 }

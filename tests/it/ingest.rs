@@ -7,14 +7,15 @@
 use crate::support::{body, collect_until, drain_for};
 use ganglion::ingest::PENDING_LIMIT;
 use ganglion::message::property;
+use ganglion::router::UpstreamMessage;
 use ganglion::{Gateway, GatewayOptions, Manifest};
 use ganglion_tests::artifacts::RELAY;
 use ganglion_tests::broker::Broker;
-use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use ganglion_tests::leaf::{self, LeafMessage};
+use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use std::path::Path;
 use std::time::Duration;
+use tokio::sync::broadcast;
 
 fn manifest(dir: &Path, broker: &Broker) -> Manifest {
     manifest_with(dir, broker, "")
@@ -37,35 +38,36 @@ fn manifest_with(dir: &Path, broker: &Broker, keys: &str) -> Manifest {
 /// Publishes `(topic, body)` pairs at QoS 1 with `site = north` as a user
 /// property, and returns once the broker acknowledged all of them.
 async fn leaf(port: u16, messages: &[(&str, &str)]) {
-    let options = MqttOptions::new("it-leaf", "127.0.0.1", port);
-    let (client, mut eventloop) = AsyncClient::new(options, messages.len() + 1);
-    for (topic, text) in messages {
-        let props = PublishProperties {
-            user_properties: vec![("site".into(), "north".into())],
-            content_type: Some("text/plain".into()),
-            ..Default::default()
-        };
-        client
-            .publish_with_properties(*topic, QoS::AtLeastOnce, false, text.to_string(), props)
-            .await
-            .unwrap();
-    }
-    let mut acked = 0;
-    while acked < messages.len() {
-        match tokio::time::timeout(Duration::from_secs(10), eventloop.poll()).await {
-            Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => acked += 1,
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => panic!("the leaf lost its broker: {e}"),
-            Err(_) => panic!("the broker acknowledged {acked} of {}", messages.len()),
-        }
-    }
+    let messages = messages
+        .iter()
+        .map(|(topic, text)| LeafMessage {
+            properties: PublishProperties {
+                user_properties: vec![("site".into(), "north".into())],
+                content_type: Some("text/plain".into()),
+                ..Default::default()
+            },
+            ..LeafMessage::new(topic, *text)
+        })
+        .collect();
+    leaf::publish(port, "it-leaf", messages, 0).await;
+}
+
+/// A broker and a gateway on `dir` whose ingest session has subscribed, with
+/// its upstream observer, the probes it took drained.
+async fn ingesting(dir: &Path) -> (Broker, Gateway, broadcast::Receiver<UpstreamMessage>) {
+    let broker = Broker::start(dir).unwrap();
+    let m = manifest(dir, &broker);
+    let mut gateway = Gateway::start_with(&m, &GatewayOptions::new(dir.join("data")))
+        .await
+        .unwrap();
+    let mut up = gateway.subscribe_upstream();
+    until_ingesting(&broker, &mut up).await;
+    let _ = drain_for(&mut up, Duration::from_millis(200)).await;
+    (broker, gateway, up)
 }
 
 /// Waits until the ingest session has subscribed (its first message passes).
-async fn until_ingesting(
-    broker: &Broker,
-    rx: &mut tokio::sync::broadcast::Receiver<ganglion::router::UpstreamMessage>,
-) {
+async fn until_ingesting(broker: &Broker, rx: &mut broadcast::Receiver<UpstreamMessage>) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         leaf(broker.port(), &[("sensors/pump-1/telemetry", "probe")]).await;
@@ -85,14 +87,7 @@ async fn until_ingesting(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_topic_names_the_device_and_properties_travel() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start(dir.path()).unwrap();
-    let m = manifest(dir.path(), &broker);
-    let mut gateway = Gateway::start_with(&m, &GatewayOptions::new(dir.path().join("data")))
-        .await
-        .unwrap();
-    let mut up = gateway.subscribe_upstream();
-    until_ingesting(&broker, &mut up).await;
-    let _ = drain_for(&mut up, Duration::from_millis(200)).await;
+    let (broker, gateway, mut up) = ingesting(dir.path()).await;
 
     leaf(
         broker.port(),
@@ -186,14 +181,7 @@ async fn a_burst_that_overflows_a_module_queue_arrives_whole_and_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_burst_holds_no_more_than_the_pending_limit_and_arrives_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start(dir.path()).unwrap();
-    let m = manifest(dir.path(), &broker);
-    let mut gateway = Gateway::start_with(&m, &GatewayOptions::new(dir.path().join("data")))
-        .await
-        .unwrap();
-    let mut up = gateway.subscribe_upstream();
-    until_ingesting(&broker, &mut up).await;
-    let _ = drain_for(&mut up, Duration::from_millis(200)).await;
+    let (broker, gateway, mut up) = ingesting(dir.path()).await;
 
     const BURST: usize = 20_000;
     let collector = tokio::spawn(async move {

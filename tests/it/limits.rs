@@ -9,6 +9,7 @@ use ganglion::Gateway;
 use ganglion::metrics::{ExitReason, ModuleStatus};
 use ganglion::runtime::EPOCH_TICK;
 use ganglion_tests::artifacts::{HOG, RELAY, SPINNER};
+use ganglion_tests::eventually::eventually;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -19,18 +20,11 @@ const SLACK: Duration = Duration::from_millis(250);
 
 /// Polls module `name` every millisecond until `done` says so, or fails.
 async fn wait_for(gw: &Gateway, name: &str, what: &str, done: impl Fn(&ModuleView) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually(WAIT, &format!("{name}: {what}"), || {
         let m = module(gw, name);
-        if done(&m) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name}: timed out waiting for {what}: {m:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+        if done(&m) { Ok(()) } else { Err(Box::new(m)) }
+    })
+    .await;
 }
 
 type ModuleView = ganglion::metrics::ModuleSnapshot;

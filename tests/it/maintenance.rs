@@ -147,13 +147,13 @@ async fn a_purchase_order_made_offline_survives_a_restart_and_goes_first_when_th
     let got = receive(&mut cloud, 5, Duration::from_secs(30)).await;
     let kind = |i: usize| {
         got[i]
-            .1
+            .properties
             .iter()
             .find(|(k, _)| k == "MessageType")
             .map(|(_, v)| v.clone())
     };
     assert_eq!(kind(0).as_deref(), Some("purchase-order"), "{got:?}");
-    let order: Value = serde_json::from_str(&got[0].0).unwrap();
+    let order: Value = serde_json::from_str(&got[0].body).unwrap();
     assert_eq!(order["device"], "fan-7", "{order}");
     assert!((1..5).all(|i| kind(i).as_deref() == Some("Prediction")));
     // Each is deleted from the queue on its PUBACK.

@@ -125,7 +125,7 @@ async fn an_x509_client_certificate_over_tls() {
     });
     let gw = gateway_with(dir.path(), config.clone(), 20).await;
     let got = receive(&mut cloud, 20, Duration::from_secs(20)).await;
-    let bodies: Vec<&str> = got.iter().map(|(b, _)| b.as_str()).collect();
+    let bodies: Vec<&str> = got.iter().map(|r| r.body.as_str()).collect();
     let want: Vec<String> = (0..20).map(|i| i.to_string()).collect();
     assert_eq!(bodies, want);
     gw.shutdown().await;

@@ -6,58 +6,24 @@ use ganglion::message::new_message;
 use ganglion::{Gateway, GatewayOptions, Manifest};
 use ganglion_tests::artifacts::RELAY;
 use ganglion_tests::broker::Broker;
-use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::mqttbytes::v5::Packet;
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use ganglion_tests::cloud::{self, Session};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// What the cloud side received: body and user properties.
-pub(crate) type Received = (String, Vec<(String, String)>);
+pub(crate) use ganglion_tests::cloud::Received;
 
-/// A cloud-side subscriber with a persistent session, so that it misses
-/// nothing across a broker restart.
+/// A cloud-side subscriber to every device's telemetry, with a persistent
+/// session, so that it misses nothing across a broker restart.
 pub(crate) async fn subscriber(port: u16) -> mpsc::UnboundedReceiver<Received> {
-    let mut options = MqttOptions::new("cloud-backend", "127.0.0.1", port);
-    options
-        .set_clean_start(false)
-        .set_session_expiry_interval(Some(3600))
-        .set_keep_alive(Duration::from_secs(5));
-    let (client, mut eventloop) = AsyncClient::new(options, 100);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (ready_tx, mut ready) = mpsc::channel(1);
-    tokio::spawn(async move {
-        let mut subscribed = false;
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) if !subscribed => {
-                    client
-                        .subscribe("ganglion/+/messages/events", QoS::AtLeastOnce)
-                        .await
-                        .unwrap();
-                }
-                Ok(Event::Incoming(Packet::SubAck(_))) if !subscribed => {
-                    subscribed = true;
-                    let _ = ready_tx.send(()).await;
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let props = p.properties.map(|p| p.user_properties).unwrap_or_default();
-                    let body = String::from_utf8_lossy(&p.payload).into_owned();
-                    if tx.send((body, props)).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(10), ready.recv())
-        .await
-        .expect("the subscriber subscribes");
-    rx
+    cloud::subscribe(
+        port,
+        "cloud-backend",
+        &cloud::events("+"),
+        Session::Persistent,
+    )
+    .await
 }
 
 fn manifest(dir: &Path) -> Manifest {
@@ -124,7 +90,7 @@ async fn the_queue_drains_in_priority_order_when_the_broker_appears() {
     );
     broker.resume().unwrap();
     let got = receive(&mut cloud, 30, Duration::from_secs(30)).await;
-    let order: Vec<usize> = got.iter().map(|(b, _)| b.parse().unwrap()).collect();
+    let order: Vec<usize> = got.iter().map(|r| r.body.parse().unwrap()).collect();
     let mut want: Vec<usize> = (0..30).filter(|i| i % 3 == 0).collect();
     want.extend((0..30).filter(|i| i % 3 != 0));
     assert_eq!(
@@ -132,7 +98,7 @@ async fn the_queue_drains_in_priority_order_when_the_broker_appears() {
         "priority 0 first, then the rest, each in arrival order"
     );
     let props: HashMap<&str, &str> = got[0]
-        .1
+        .properties
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
@@ -193,10 +159,13 @@ async fn every_accepted_message_arrives_across_a_30_second_outage_under_load() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while distinct.len() < accepted.len() {
         match tokio::time::timeout_at(deadline, cloud.recv()).await {
-            Ok(Some((body, props))) => {
-                let urgent = props.iter().any(|(k, v)| k == "urgent" && v == "yes");
-                distinct.insert(body.clone());
-                received.push((body, urgent));
+            Ok(Some(r)) => {
+                let urgent = r
+                    .properties
+                    .iter()
+                    .any(|(k, v)| k == "urgent" && v == "yes");
+                distinct.insert(r.body.clone());
+                received.push((r.body, urgent));
             }
             _ => panic!(
                 "received {} of {} accepted messages",
@@ -262,16 +231,16 @@ async fn an_urgent_message_overtakes_a_backlog_that_is_draining() {
     broker.resume().unwrap();
     // The backlog is draining: send an urgent one now.
     let first = receive(&mut cloud, 1, Duration::from_secs(30)).await;
-    assert_eq!(first[0].0, "0");
+    assert_eq!(first[0].body, "0");
     gw.inject("dev", numbered(BACKLOG, true)).await.unwrap();
     let rest = receive(&mut cloud, BACKLOG, Duration::from_secs(60)).await;
     let position = rest
         .iter()
-        .position(|(b, _)| *b == BACKLOG.to_string())
+        .position(|r| r.body == BACKLOG.to_string())
         .expect("the urgent message arrives");
     let behind = rest[position + 1..]
         .iter()
-        .filter(|(b, _)| b.parse::<usize>().unwrap() < BACKLOG)
+        .filter(|r| r.body.parse::<usize>().unwrap() < BACKLOG)
         .count();
     assert!(
         behind > 0,

@@ -1,8 +1,17 @@
-//! Test support: the paths of the guest components that `build.rs` built,
-//! helpers to write manifests for them, a real mosquitto broker, and a
-//! `ganglion` process read line by line.
+//! Test support, for the `it` tests, the host's tests and the benchmarks:
+//! the paths of the guest components that `build.rs` built, helpers to write
+//! manifests for them, and the real parts around a gateway.
+//!
+//! - [`broker`]: a real mosquitto on a free port.
+//! - [`cloud`]: a cloud-side subscriber to what the gateway publishes.
+//! - [`leaf`]: a leaf device publishing at QoS 1.
+//! - [`process`]: a `ganglion` process read line by line, and signals.
+//! - [`eventually`]: waiting for a condition, with what was last seen.
 
 pub mod broker;
+pub mod cloud;
+pub mod eventually;
+pub mod leaf;
 pub mod process;
 
 use std::path::Path;

@@ -14,6 +14,33 @@ use std::time::{Duration, Instant};
 /// What a stderr line is prefixed with among the lines [`Running`] hands out.
 pub const LOG: &str = "[log] ";
 
+/// Sends `signal` (`INT`, `TERM`, `KILL`, ...) to `child` and waits up to
+/// `limit` for it to end: its exit status, or `None` if it did not end (it
+/// is then killed).
+pub fn signal(
+    child: &mut Child,
+    signal: &str,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status();
+    assert!(
+        matches!(&sent, Ok(status) if status.success()),
+        "kill -{signal}: {sent:?}"
+    );
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
 /// A running process, killed if dropped before [`Running::stop`].
 pub struct Running {
     child: Child,
@@ -86,12 +113,10 @@ impl Running {
     }
 
     /// Stops it with SIGINT; returns its stderr and the rest of its stdout,
-    /// once it has stopped cleanly (exit 0, "stopped cleanly" logged).
+    /// once it has stopped cleanly (exit 0, "stopped cleanly" logged) within
+    /// its wait.
     pub fn stop(mut self) -> (String, Vec<String>) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let status = self.child.wait().unwrap();
+        let status = signal(&mut self.child, "INT", self.wait);
         for reader in self.readers.drain(..) {
             reader.join().unwrap();
         }
@@ -101,6 +126,8 @@ impl Running {
             .try_iter()
             .filter(|l| !l.starts_with(LOG))
             .collect();
+        let status =
+            status.unwrap_or_else(|| panic!("no stop on SIGINT within {:?}:\n{log}", self.wait));
         assert!(status.success(), "{status}:\n{log}");
         assert!(log.contains("stopped cleanly"), "{log}");
         (log, rest)

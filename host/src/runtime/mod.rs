@@ -21,6 +21,8 @@ pub mod bindings;
 pub mod cache;
 #[cfg(feature = "compiler")]
 mod compile;
+mod epoch;
+mod error;
 pub mod grants;
 mod instance;
 mod state;
@@ -32,6 +34,8 @@ pub mod twin;
 
 #[cfg(feature = "compiler")]
 pub use compile::{PrecompileError, precompile, target_triple};
+pub use epoch::{EPOCH_TICK, EpochTicker, deadline_ticks};
+pub use error::{LoadError, RuntimeError};
 pub use instance::{CallOutcome, DeadlineExceeded, Fault, Instance, MethodCall};
 pub use state::{MAX_SENDS_PER_CALL, ModuleState};
 pub use timers::{MAX_TIMERS, MIN_TIMER_INTERVAL_MS};
@@ -49,9 +53,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, UpdateDeadline};
-
-/// How often the engine's epoch advances: the granularity of CPU deadlines.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The default memory limit of a module instance (`memory-mib`): 64 MiB, so
 /// that a dozen modules at their limits still fit a 1 GB device.
@@ -81,115 +82,6 @@ impl Default for Limits {
         }
     }
 }
-
-/// Why a component could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// The file could not be read.
-    #[error("module `{module}`: cannot read {path}: {source}")]
-    Read {
-        /// The module's name.
-        module: String,
-        /// The file.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The bytes are neither a WebAssembly component nor a precompiled one.
-    #[error("module `{module}`: not a WebAssembly component: {reason}")]
-    NotAComponent {
-        /// The module's name.
-        module: String,
-        /// What was found instead.
-        reason: String,
-    },
-    /// The deployment names a pushed artifact this gateway does not have.
-    #[error(
-        "module `{module}`: artifact {digest} has not been pushed to this gateway (`ganglion module push`)"
-    )]
-    NotPushed {
-        /// The module's name.
-        module: String,
-        /// The artifact's digest.
-        digest: String,
-    },
-    /// The module's memory limit is larger than the instance pool's slots.
-    #[error(
-        "module `{module}`: memory-mib = {asked} is over this gateway's instance pool ({allocation}); lower it, or start the gateway with {}", if COMPILER { "a larger `--pool-memory-mib`" } else { "`--no-pool` (this runtime-only build's memory slots have the fixed size precompiled modules are built for)" }
-    )]
-    OverPool {
-        /// The module's name.
-        module: String,
-        /// Its memory limit in MiB.
-        asked: usize,
-        /// The allocation in use.
-        allocation: String,
-    },
-    /// The deployment has more modules than the instance pool has room for.
-    #[error(
-        "{modules} modules need {} instance slots with room for hot swaps, over this gateway's instance pool ({allocation}); start the gateway with a larger `--pool-instances`", .modules * 2
-    )]
-    TooManyForPool {
-        /// How many modules the deployment has.
-        modules: usize,
-        /// The allocation in use.
-        allocation: String,
-    },
-    /// A `.wasm` component, and this build has no compiler.
-    #[error(
-        "module `{module}`: this gateway is a runtime-only build (no compiler) and loads only precompiled components; precompile it with `ganglion module compile --target {arch} FILE` and deploy the .cwasm file",
-        arch = std::env::consts::ARCH
-    )]
-    NoCompiler {
-        /// The module's name.
-        module: String,
-    },
-    /// A precompiled component that this gateway's engine cannot load: built
-    /// for another architecture, wasmtime version or memory geometry, or
-    /// damaged.
-    #[error(
-        "module `{module}`: the precompiled component does not fit this gateway ({reason}); precompile its .wasm for this gateway with `ganglion module compile --target {arch} FILE`, by this version of ganglion",
-        arch = std::env::consts::ARCH
-    )]
-    WrongEngine {
-        /// The module's name.
-        module: String,
-        /// wasmtime's reason.
-        reason: String,
-    },
-    /// The component does not compile.
-    #[error("module `{module}`: the component does not compile: {reason}")]
-    Compile {
-        /// The module's name.
-        module: String,
-        /// wasmtime's reason.
-        reason: String,
-    },
-    /// The gateway runs only signed artifacts, and this one's signature is
-    /// missing, unknown or wrong.
-    #[error("module `{module}`: refused: {reason}")]
-    Untrusted {
-        /// The module's name.
-        module: String,
-        /// Why.
-        reason: String,
-    },
-    /// The component is not of the `ganglion:module/module` world.
-    #[error(
-        "module `{module}`: the component does not fit the ganglion:module/module world: {reason}"
-    )]
-    WrongWorld {
-        /// The module's name.
-        module: String,
-        /// The missing or mismatched import or export.
-        reason: String,
-    },
-}
-
-/// Why the runtime could not be set up.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot set up the WebAssembly runtime: {0}")]
-pub struct RuntimeError(String);
 
 /// A component checked against the module world and ready to instantiate.
 #[derive(Clone)]
@@ -617,23 +509,6 @@ impl Runtime {
         let bindings = component.pre.instantiate_async(&mut store).await?;
         Ok(Instance::new(store, bindings, budget, limits))
     }
-
-    /// Starts the thread that advances the epoch. Dropping the returned
-    /// handle stops it.
-    pub fn start_epoch_ticker(&self) -> Result<EpochTicker, RuntimeError> {
-        let engine = self.engine.clone();
-        // A rendezvous channel that nothing is sent on: dropping the sender
-        // wakes the thread and ends it.
-        let (stop, stopped) = std::sync::mpsc::sync_channel::<()>(0);
-        let thread = std::thread::Builder::new()
-            .name("ganglion-epoch".to_string())
-            .spawn(move || tick(&engine, &stopped))
-            .map_err(|e| RuntimeError(format!("cannot start the epoch ticker: {e}")))?;
-        Ok(EpochTicker {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
 }
 
 /// Whether `bytes` are a component precompiled by wasmtime (an ELF file
@@ -668,46 +543,4 @@ fn check_component(module: &str, bytes: &[u8]) -> Result<(), LoadError> {
         ));
     }
     Ok(())
-}
-
-/// Advances `engine`'s epoch every [`EPOCH_TICK`], on a fixed schedule that
-/// skips the ticks it missed, until `stopped` disconnects.
-fn tick(engine: &Engine, stopped: &std::sync::mpsc::Receiver<()>) {
-    let mut next = std::time::Instant::now() + EPOCH_TICK;
-    loop {
-        let now = std::time::Instant::now();
-        match stopped.recv_timeout(next.saturating_duration_since(now)) {
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
-        }
-        engine.increment_epoch();
-        next += EPOCH_TICK;
-        let now = std::time::Instant::now();
-        if next <= now {
-            next = now + EPOCH_TICK;
-        }
-    }
-}
-
-/// The number of epoch ticks in `deadline`, at least one.
-pub fn deadline_ticks(deadline: Duration) -> u64 {
-    let ticks = deadline.as_millis() / EPOCH_TICK.as_millis().max(1);
-    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
-}
-
-/// Advances the engine's epoch, on a thread of its own, while it lives.
-pub struct EpochTicker {
-    stop: Option<std::sync::mpsc::SyncSender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            tracing::error!("the epoch ticker thread panicked");
-        }
-    }
 }

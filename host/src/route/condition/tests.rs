@@ -1,6 +1,6 @@
 //! Condition language cases: precedence, three-valued logic, body queries and
 //! the built-in functions. The full table, with its edgeHub sources, is
-//! `host/tests/conformance.rs`.
+//! `host/tests/all/conformance/`.
 
 use super::{Condition, MAX_DEPTH, MessageView, Tri};
 use crate::message::{Message, new_message};

@@ -1,8 +1,6 @@
 //! The `ganglion` command line: `route test` answers with its exit code, and
 //! `manifest import` converts an Azure deployment manifest.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use ganglion::Manifest;
 use ganglion::manifest::DesiredStatus;
 use ganglion::supervisor::policy::RestartPolicy;

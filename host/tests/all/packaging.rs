@@ -4,8 +4,6 @@
 //! (a restart on failure, a user of its own, the state directory as the data
 //! directory, SIGTERM with a stop timeout).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::process::Command;
 
 #[test]

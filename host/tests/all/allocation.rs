@@ -5,8 +5,6 @@
 //! messages reach `$upstream`. The demo deployment runs under a cap of
 //! 256 MiB of virtual memory for the whole process.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use ganglion_tests::artifacts::{RELAY, TEMP_SENSOR};
 use ganglion_tests::process::Running;
 use ganglion_tests::toml_path;

@@ -4,13 +4,10 @@
 //! stopped with SIGTERM as systemd does, under load, and started again on the
 //! same data directory, and the cloud side must still receive every message.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-#[allow(dead_code)] // shared with the tests crate; not every helper is used here
-#[path = "../../tests/src/broker.rs"]
-mod broker;
-
-use broker::Broker;
+use ganglion_tests::broker::Broker;
+use ganglion_tests::cloud::{self, Session};
+use ganglion_tests::leaf::{self, LeafMessage};
+use ganglion_tests::process;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
@@ -51,44 +48,16 @@ fn gateway(dir: &Path, broker: &Broker) -> Running {
     )
 }
 
-/// A cloud-side subscriber with a persistent session.
+/// A cloud-side subscriber to the gateway's telemetry, with a persistent
+/// session.
 async fn cloud(port: u16) -> mpsc::UnboundedReceiver<String> {
-    let mut options = MqttOptions::new("crash-cloud", "127.0.0.1", port);
-    options
-        .set_clean_start(false)
-        .set_session_expiry_interval(Some(3600));
-    let (client, mut eventloop) = AsyncClient::new(options, 100);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (ready_tx, mut ready) = mpsc::channel(1);
-    tokio::spawn(async move {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    client
-                        .subscribe("ganglion/gw-crash/messages/events", QoS::AtLeastOnce)
-                        .await
-                        .unwrap();
-                }
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    let _ = ready_tx.try_send(());
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if tx
-                        .send(String::from_utf8_lossy(&p.payload).into_owned())
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(10), ready.recv())
-        .await
-        .expect("subscribed");
-    rx
+    cloud::bodies(
+        port,
+        "crash-cloud",
+        &cloud::events("gw-crash"),
+        Session::Persistent,
+    )
+    .await
 }
 
 /// A leaf device that publishes at QoS 1; returns once the broker acknowledged
@@ -105,30 +74,11 @@ async fn leaf_with(
     body: fn(usize) -> String,
     burst: usize,
 ) {
-    let mut options = MqttOptions::new(format!("leaf-{}", range.start), "127.0.0.1", port);
-    options.set_keep_alive(Duration::from_secs(5));
-    let (client, mut eventloop) = AsyncClient::new(options, 100);
-    let n = range.len();
-    let publisher = tokio::spawn(async move {
-        for i in range {
-            client
-                .publish("leaf/pump-7/data", QoS::AtLeastOnce, false, body(i))
-                .await
-                .unwrap();
-            if (i + 1).is_multiple_of(burst) {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        }
-    });
-    let mut acked = 0;
-    while acked < n {
-        match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
-            Ok(_) => {}
-            Err(e) => panic!("the leaf lost its broker: {e}"),
-        }
-    }
-    publisher.await.unwrap();
+    let client_id = format!("leaf-{}", range.start);
+    let messages = range
+        .map(|i| LeafMessage::new("leaf/pump-7/data", body(i)))
+        .collect();
+    leaf::publish(port, &client_id, messages, burst).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,11 +123,7 @@ async fn stopped_under_load(signal: &str) {
         .unwrap();
     all.push(first_seen);
     tokio::time::sleep(Duration::from_millis(700)).await;
-    Command::new("kill")
-        .args([&format!("-{signal}"), &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    let stopped = wait_with_timeout(&mut child.0, Duration::from_secs(20))
+    let stopped = process::signal(&mut child.0, signal, Duration::from_secs(20))
         .expect("the gateway stops within 20 s (the unit allows 30)");
     if signal == "TERM" {
         assert!(
@@ -202,11 +148,7 @@ async fn stopped_under_load(signal: &str) {
             _ => break,
         }
     }
-    Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    let stopped = wait_with_timeout(&mut child.0, Duration::from_secs(20));
+    let stopped = process::signal(&mut child.0, "TERM", Duration::from_secs(20));
     let lost = N - distinct.len();
     eprintln!(
         "crash test: sent {N}, received {} ({} distinct), lost {lost}, duplicates {}",
@@ -227,19 +169,6 @@ async fn stopped_under_load(signal: &str) {
     );
     let status = stopped.expect("SIGTERM stops the gateway within 20 s");
     assert!(status.success(), "a clean stop on SIGTERM: {status}");
-}
-
-fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
 }
 
 /// A leaf device that publishes [`reading`]s at QoS 1, about 4,000 a second,
@@ -379,11 +308,7 @@ async fn five_kills_under_load_through_a_module_lose_no_acknowledged_reading() {
         // ... then killed at a random moment.
         let after = moments.next_ms(20..700);
         tokio::time::sleep(Duration::from_millis(after)).await;
-        Command::new("kill")
-            .args(["-KILL", &child.0.id().to_string()])
-            .status()
-            .unwrap();
-        wait_with_timeout(&mut child.0, Duration::from_secs(20)).expect("SIGKILL ends it");
+        process::signal(&mut child.0, "KILL", Duration::from_secs(20)).expect("SIGKILL ends it");
         eprintln!("kill test: kill {} after {after} ms", kill + 1);
         while let Ok(body) = received.try_recv() {
             all.push(body);
@@ -411,11 +336,7 @@ async fn five_kills_under_load_through_a_module_lose_no_acknowledged_reading() {
         distinct.insert(seq(&body));
         all.push(body);
     }
-    Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    let stopped = wait_with_timeout(&mut child.0, Duration::from_secs(20));
+    let stopped = process::signal(&mut child.0, "TERM", Duration::from_secs(20));
     let lost: Vec<i64> = {
         let mut lost: Vec<i64> = expected.difference(&distinct).copied().collect();
         lost.sort();

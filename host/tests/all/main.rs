@@ -1,0 +1,21 @@
+//! The host's tests that run the `ganglion` binary as a process, or the
+//! library's parsers against many inputs, as one test binary (one link of
+//! wasmtime instead of six). `host/tests/emulated.rs` stays a binary of its
+//! own: `cargo xtask test-cross` runs it alone, against the aarch64 build
+//! under qemu.
+//!
+//! - [`allocation`]: the instance pool and its fallback under `ulimit -v`.
+//! - [`cli`]: `ganglion route test` and `ganglion manifest import`.
+//! - [`conformance`]: route conditions against edgeHub's own cases.
+//! - [`crash`]: SIGKILL and SIGTERM under load lose no acknowledged message.
+//! - [`never_panics`]: property tests of the route parser and evaluator.
+//! - [`packaging`]: the systemd unit, checked by systemd.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod allocation;
+mod cli;
+mod conformance;
+mod crash;
+mod never_panics;
+mod packaging;

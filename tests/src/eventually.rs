@@ -1,0 +1,31 @@
+//! Waiting for a condition in a test: poll it until it holds or a deadline
+//! passes, then fail saying what was awaited and what was last seen.
+
+// Test support: a failed expectation is a panic, with what was seen.
+#![allow(clippy::panic)]
+
+use std::fmt::Debug;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How often [`eventually`] polls.
+pub const POLL: Duration = Duration::from_millis(1);
+
+/// Polls `check` every [`POLL`] until it returns `Ok`, and returns that
+/// value. After `within` it panics with `what` and the last `Err` it gave.
+pub async fn eventually<T, E: Debug>(
+    within: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Result<T, E>,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(seen) if Instant::now() >= deadline => {
+                panic!("timed out after {within:?} waiting for {what}; last seen: {seen:?}")
+            }
+            Err(_) => tokio::time::sleep(POLL).await,
+        }
+    }
+}
