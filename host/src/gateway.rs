@@ -13,11 +13,12 @@ use crate::deployer::stored::StoredDeployment;
 use crate::deployer::{
     self, DEPLOY_REQUESTS, DeployError, DeployOutcome, DeployRequest, Deployer, DeployerIo,
 };
+use crate::envelope::{Envelope, Producer, UpstreamMessage};
 use crate::ingest;
 use crate::manifest::{DEFAULT_DEVICE_ID, Manifest};
 use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stamp_from_device};
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::router::{Envelope, Producer, ROUTER_COMMANDS, ROUTER_QUEUE, Router, UpstreamMessage};
+use crate::router::{ROUTER_COMMANDS, ROUTER_QUEUE, Router};
 use crate::runtime::alloc::{self, Allocation, AllocationChoice};
 use crate::runtime::twin::{REPORTED_CHANGES, SharedTwin};
 use crate::runtime::{EpochTicker, LoadError, Runtime, RuntimeError, RuntimeOptions};

@@ -24,7 +24,9 @@
 //!   merge patches, Azure's limits, and their store in sled.
 //! - [`upstream`]: the task that owns the queue: accepts messages into it and
 //!   publishes them over the [`uplink`], the MQTT session to the cloud.
+//! - [`bindings`]: the module world's types and calls, generated from `wit/`.
 //! - [`message`]: the message type and the system properties the host owns.
+//! - [`envelope`]: a message with its producer and receipt, as tasks pass it.
 //! - [`receipt`]: how a producer learns that every copy of its message is safe.
 //! - [`metrics`]: counters per route and module.
 //! - [`backoff`]: the capped exponential backoff of restarts and reconnects.
@@ -39,7 +41,9 @@
 pub mod agent;
 pub mod artifact;
 pub mod backoff;
+pub mod bindings;
 pub mod deployer;
+pub mod envelope;
 pub mod gateway;
 pub mod harness;
 pub mod ingest;

@@ -18,9 +18,9 @@
 
 pub mod policy;
 
+use crate::envelope::{Delivery, Envelope, Producer};
 use crate::metrics::{ExitReason, ModuleMetrics, ModuleStatus};
 use crate::receipt::Receipt;
-use crate::router::{Delivery, Envelope, Producer};
 use crate::runtime::grants::Grants;
 use crate::runtime::storage::ModuleStorage;
 use crate::runtime::twin::{ModuleTwin, desired_json, lock as twin_lock};

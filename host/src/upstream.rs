@@ -21,9 +21,9 @@
 //!
 //! With no cloud connection the queue only fills; status shows its depth.
 
+use crate::envelope::UpstreamMessage;
 use crate::message::now_ms;
 use crate::metrics::Metrics;
-use crate::router::UpstreamMessage;
 use crate::store::flush::FlushPolicy;
 use crate::store::log::SyncJob;
 use crate::store::queue::{InFlight, QueueKey};

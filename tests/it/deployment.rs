@@ -38,7 +38,7 @@ fn started(gw: &Gateway, module: &str) -> (u64, Option<SystemTime>) {
 /// Sends one message from a device and returns who relayed it.
 async fn relayed_by(
     gw: &Gateway,
-    up: &mut tokio::sync::broadcast::Receiver<ganglion::router::UpstreamMessage>,
+    up: &mut tokio::sync::broadcast::Receiver<ganglion::envelope::UpstreamMessage>,
     n: usize,
 ) -> String {
     gw.inject("dev", new_message(format!("m{n}")))

@@ -3,10 +3,10 @@
 //! accepts it whole, durable; the periodic policy accepts at once, and a
 //! clean stop leaves everything on disk. Time is tokio's paused clock, so the windows are exact.
 
+use ganglion::envelope::UpstreamMessage;
 use ganglion::message::new_message;
 use ganglion::metrics::Metrics;
 use ganglion::receipt::{Outcome, Receipt};
-use ganglion::router::UpstreamMessage;
 use ganglion::store::flush::FlushPolicy;
 use ganglion::store::queue::{Quota, WhenFull};
 use ganglion::store::{Store, StoreConfig};

@@ -5,9 +5,9 @@
 //! whose queue overflows arrives whole, each message once.
 
 use crate::support::{body, collect_until, drain_for};
+use ganglion::envelope::UpstreamMessage;
 use ganglion::ingest::PENDING_LIMIT;
 use ganglion::message::property;
-use ganglion::router::UpstreamMessage;
 use ganglion::{Gateway, GatewayOptions, Manifest};
 use ganglion_tests::artifacts::RELAY;
 use ganglion_tests::broker::Broker;

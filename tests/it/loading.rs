@@ -96,7 +96,7 @@ async fn compiled_components_are_cached_by_digest_and_a_damaged_entry_is_recompi
         .unwrap();
     assert!(!loaded.from_cache(), "compiled the first time");
     let bytes = std::fs::read(RELAY).unwrap();
-    assert_eq!(loaded.digest(), ganglion::runtime::cache::digest(&bytes));
+    assert_eq!(loaded.digest(), ganglion::artifact::digest(&bytes));
     assert!(loaded.digest().starts_with("sha256:") && loaded.digest().len() == 7 + 64);
     let entries: Vec<_> = std::fs::read_dir(&cache)
         .unwrap()

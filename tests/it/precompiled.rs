@@ -113,7 +113,7 @@ fn a_precompiled_component_loads_only_into_the_memory_geometry_it_was_built_for(
     assert!(loaded.from_cache(), "nothing was compiled");
     assert_eq!(
         loaded.digest(),
-        ganglion::runtime::cache::digest(&std::fs::read(&here).unwrap())
+        ganglion::artifact::digest(&std::fs::read(&here).unwrap())
     );
     // wasmtime's own default on-demand engine reserves 4 GiB per memory.
     let err = Runtime::new()
@@ -148,7 +148,7 @@ async fn pushed_machine_code_is_accepted_only_signed_by_a_trusted_key() {
     let dir = tempfile::tempdir().unwrap();
     let here = compiled(dir.path(), RELAY, std::env::consts::ARCH);
     let bytes = std::fs::read(&here).unwrap();
-    let name = ganglion::runtime::cache::digest(&bytes);
+    let name = ganglion::artifact::digest(&bytes);
     let rt = default_pool();
     // The operator's own file loads; the same bytes pushed unsigned do not,
     // even while a module holds that file's machine code.

@@ -8,11 +8,11 @@
 
 use crate::support::{body, collect_until, drain_for, fast_uplink};
 use ganglion::artifact::{self, signature_path};
+use ganglion::envelope::UpstreamMessage;
 use ganglion::message::{new_message, property};
 use ganglion::operator::deploy::{self, ManifestText};
 use ganglion::operator::push::{self, PushWaits};
 use ganglion::operator::{BrokerSettings, OperatorError, Session};
-use ganglion::router::UpstreamMessage;
 use ganglion::{Gateway, GatewayOptions, Manifest};
 use ganglion_tests::artifacts::{COUNTER, RELAY, TEMP_FILTER, WRONG_WORLD};
 use ganglion_tests::broker::Broker;
@@ -165,5 +165,5 @@ async fn a_pushed_module_is_checked_stored_swapped_and_kept_across_a_restart() {
 }
 
 fn artifact_digest(path: &str) -> String {
-    ganglion::runtime::cache::digest(&std::fs::read(path).unwrap())
+    ganglion::artifact::digest(&std::fs::read(path).unwrap())
 }

@@ -150,7 +150,7 @@ async fn for_n_sensor_readings_with_k_above_the_threshold_k_alerts_arrive() {
     );
     let mut gw = Gateway::start(&m, &dir.path().join("data")).await.unwrap();
     let mut up = gw.subscribe_upstream();
-    let count = |g: &[ganglion::router::UpstreamMessage], route: &str| {
+    let count = |g: &[ganglion::envelope::UpstreamMessage], route: &str| {
         g.iter().filter(|m| m.route.as_ref() == route).count()
     };
     let mut got = collect_until(&mut up, WAIT, |g| count(g, "raw") == N).await;

@@ -28,7 +28,7 @@ async fn storage_persists_is_private_and_has_a_quota() {
          up = \"FROM /messages/modules/* INTO $upstream\"\n"
     );
     let m = ganglion::Manifest::load(&ganglion_tests::write_manifest(dir.path(), &text)).unwrap();
-    let replies = |got: &[ganglion::router::UpstreamMessage], module: &str| -> Vec<String> {
+    let replies = |got: &[ganglion::envelope::UpstreamMessage], module: &str| -> Vec<String> {
         got.iter()
             .filter(|m| m.message.system.connection_module_id.as_deref() == Some(module))
             .map(body)

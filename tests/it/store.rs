@@ -113,7 +113,7 @@ impl Drop for SmallDisk {
 
 #[test]
 fn a_full_disk_refuses_new_messages_and_keeps_what_was_accepted() {
-    use ganglion::router::UpstreamMessage;
+    use ganglion::envelope::UpstreamMessage;
     use ganglion::store::log::Log;
     use ganglion::store::queue::{QueuedMessage, Quota, WhenFull};
     use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 
+use ganglion::envelope::UpstreamMessage;
 use ganglion::message::new_message;
-use ganglion::router::UpstreamMessage;
 use ganglion::{Manifest, Message};
 use ganglion_tests::toml_path;
 use serde_json::Value;

@@ -27,6 +27,7 @@ use std::process::{Command, ExitStatus};
 
 mod bench;
 mod cross;
+mod cycles;
 mod report;
 mod train;
 
@@ -40,13 +41,14 @@ fn main() -> Result<()> {
         Some("test") => test(&root),
         Some("modules") => build_modules(&root),
         Some("bench") => bench::bench(&root, &args[1..]),
+        Some("cycles") => cycles::cycles(&root),
         Some("train") => train::train(&root),
         Some("cross") => cross::cross(&root, &args[1..]),
         Some("test-cross") => cross::test_cross(&root),
         Some("sizes") => cross::sizes(&root),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo [--release] [--scenario alerts|maintenance] | test | modules | bench [NAME ...] | train | cross [--demo] [--runtime-only] | test-cross | sizes>"
+                "usage: cargo xtask <demo [--release] [--scenario alerts|maintenance] | test | modules | bench [NAME ...] | cycles | train | cross [--demo] [--runtime-only] | test-cross | sizes>"
             );
             bail!("unknown or missing command: {:?}", args.first());
         }
@@ -230,6 +232,7 @@ fn demo(root: &Path, args: &[String]) -> Result<()> {
 }
 
 fn test(root: &Path) -> Result<()> {
+    cycles::cycles(root)?;
     ensure_wasm_target()?;
     ensure_mosquitto()?;
     let guests = root.join("example-modules");

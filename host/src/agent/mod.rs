@@ -24,13 +24,13 @@ pub mod artifacts;
 pub mod methods;
 pub mod status;
 
-use crate::deployer::DeployRequest;
+use crate::deployer::{AgentCommand, DeployRequest};
+use crate::envelope::{Envelope, Producer};
 use crate::message::{IdGenerator, new_message, stamp_from_device};
 use crate::metrics::{Metrics, ModuleStatus};
 use crate::protocol::code::NOT_FOUND;
 use crate::protocol::status::Status;
 use crate::protocol::topics::{Addressed, Topics};
-use crate::router::{Envelope, Producer};
 use crate::runtime::twin::{ReportedChange, SharedTwin, lock};
 use crate::supervisor::Control;
 use crate::twin::{DEVICE_TWIN_ID, DesiredOutcome, TwinDoc, TwinStore, VERSION_KEY};
@@ -50,21 +50,6 @@ use tokio::sync::{mpsc, watch};
 pub const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// How many commands from the deployer may wait.
 pub const AGENT_COMMANDS: usize = 16;
-
-/// What the deployer tells the agent.
-#[derive(Debug)]
-pub enum AgentCommand {
-    /// The twins and control queues of what runs now.
-    Modules {
-        /// Every twin: the device's and one per module.
-        twins: BTreeMap<String, SharedTwin>,
-        /// Each running module's control queue.
-        controls: HashMap<String, mpsc::Sender<Control>>,
-    },
-    /// A deployment was applied or refused (the outcome is in the
-    /// metrics): publish the status now.
-    Deployed,
-}
 
 /// What the agent works with.
 pub struct AgentIo {

@@ -10,7 +10,7 @@
 //! others restarts that upload.
 
 use super::pushed::is_hex_digest;
-use crate::runtime::cache::digest;
+use crate::artifact::digest;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 

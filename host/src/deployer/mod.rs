@@ -16,22 +16,25 @@
 //! [`crate::Gateway::apply`]. A cloud deployment that was applied is stored,
 //! so that the gateway runs it again after a restart.
 
+mod changes;
 mod load;
 mod requests;
 pub mod stored;
 mod swap;
 pub mod watch;
 
-use crate::agent::AgentCommand;
 use crate::artifact::pushed::ArtifactStore;
-use crate::manifest::{DesiredStatus, Manifest, ModuleSpec, RouteSpec};
+use crate::envelope::{Delivery, Envelope};
+use crate::manifest::{DesiredStatus, Manifest, ModuleSpec};
 use crate::metrics::{Metrics, ModuleMetrics, ModuleStatus};
-use crate::router::{Delivery, Envelope, ModuleInbox, RouterCommand};
+use crate::route::RouteSpec;
+use crate::router::{ModuleInbox, RouterCommand};
 use crate::runtime::storage::ModuleStorage;
 use crate::runtime::twin::{ModuleTwin, ReportedChange, SharedTwin};
 use crate::runtime::{Instance, LoadError, LoadedComponent, Runtime};
 use crate::supervisor::{self, CONTROL_QUEUE, Control, InstanceIo, InstanceSpec};
 use crate::twin::{DEVICE_TWIN_ID, TwinError, TwinStore};
+use changes::Changes;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -44,6 +47,21 @@ use tokio::task::JoinHandle;
 pub const DEPLOY_REQUESTS: usize = 8;
 
 pub use crate::protocol::deployment::{APPLIED, REFUSED, ROLLED_BACK};
+
+/// What the deployer tells the agent.
+#[derive(Debug)]
+pub enum AgentCommand {
+    /// The twins and control queues of what runs now.
+    Modules {
+        /// Every twin: the device's and one per module.
+        twins: BTreeMap<String, SharedTwin>,
+        /// Each running module's control queue.
+        controls: HashMap<String, mpsc::Sender<Control>>,
+    },
+    /// A deployment was applied or refused (the outcome is in the
+    /// metrics): publish the status now.
+    Deployed,
+}
 
 /// What happened to a deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,14 +190,6 @@ pub struct Deployer {
 /// The result of one module's start: its name and the first `init`'s outcome.
 type Start = (String, oneshot::Receiver<Result<(), String>>);
 
-fn names(list: &[String]) -> String {
-    if list.is_empty() {
-        "none".to_string()
-    } else {
-        list.join(", ")
-    }
-}
-
 impl Deployer {
     /// A deployer with nothing running yet.
     pub fn new(io: DeployerIo) -> Result<Deployer, DeployError> {
@@ -300,41 +310,18 @@ impl Deployer {
     /// Applies `manifest`. On `Err`, nothing changed.
     pub async fn apply(&mut self, manifest: &Manifest) -> Result<DeployOutcome, DeployError> {
         // Load every component that must (re)start before touching anything.
-        self.io.runtime.admits_modules(manifest.modules.len())?;
-        let mut components = HashMap::new();
-        for spec in &manifest.modules {
-            let unchanged = self
-                .position(&spec.name)
-                .is_some_and(|i| self.modules[i].1.spec == *spec);
-            if !unchanged && spec.status == DesiredStatus::Running {
-                let component = load::component(&self.io.runtime, &self.artifacts, spec)?;
-                components.insert(spec.name.clone(), component);
-            }
-        }
-        let (mut started, mut restarted, mut stopped, mut kept) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut swapped, mut kept_old) = (Vec::new(), Vec::new());
-        // Stop what is gone.
-        let gone: Vec<String> = self
-            .modules
-            .iter()
-            .filter(|(n, _)| !manifest.modules.iter().any(|m| &m.name == n))
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in gone {
-            if let Some(i) = self.position(&name) {
-                let (_, mut module) = self.modules.remove(i);
-                stop(&mut module).await;
-                stopped.push(name);
-            }
-        }
+        let mut components = self.load_changed(manifest)?;
+        let mut changes = Changes {
+            stopped: self.stop_gone(manifest).await,
+            ..Changes::default()
+        };
         let mut starts = Vec::new();
         let mut next = Vec::with_capacity(manifest.modules.len());
         for spec in &manifest.modules {
             let existing = self.position(&spec.name).map(|i| self.modules.remove(i).1);
             let (mut module, inbox) = match existing {
                 Some(module) if module.spec == *spec => {
-                    kept.push(spec.name.clone());
+                    changes.kept.push(spec.name.clone());
                     next.push((spec.name.clone(), module));
                     continue;
                 }
@@ -343,8 +330,10 @@ impl Deployer {
                         && let Some(component) = components.remove(&spec.name)
                     {
                         match self.swap(&mut module, spec, component, true).await? {
-                            Swapped::Done => swapped.push(spec.name.clone()),
-                            Swapped::Kept(why) => kept_old.push(format!("{} ({why})", spec.name)),
+                            Swapped::Done => changes.swapped.push(spec.name.clone()),
+                            Swapped::Kept(why) => {
+                                changes.kept_old.push(format!("{} ({why})", spec.name));
+                            }
                         }
                         next.push((spec.name.clone(), module));
                         continue;
@@ -353,7 +342,7 @@ impl Deployer {
                     let (tx, rx) = requeue(waiting, spec.queue_length, &mut module);
                     module.inbox = tx;
                     module.spec = spec.clone();
-                    restarted.push(spec.name.clone());
+                    changes.restarted.push(spec.name.clone());
                     (module, rx)
                 }
                 None => {
@@ -370,7 +359,7 @@ impl Deployer {
                         component: None,
                         retired: None,
                     };
-                    started.push(spec.name.clone());
+                    changes.started.push(spec.name.clone());
                     (module, rx)
                 }
             };
@@ -398,46 +387,7 @@ impl Deployer {
                 Err(_) => failed.push((name, "its task ended".to_string())),
             }
         }
-        let mut description = format!(
-            "applied: started {}; swapped {}; restarted {}; stopped {}; unchanged {}; {} routes",
-            names(&started),
-            names(&swapped),
-            names(&restarted),
-            names(&stopped),
-            names(&kept),
-            manifest.routes.len()
-        );
-        if !kept_old.is_empty() {
-            description.push_str(&format!(
-                "; kept the running version of {}",
-                kept_old.join(", ")
-            ));
-        }
-        if !failed.is_empty() {
-            let list: Vec<String> = failed
-                .iter()
-                .map(|(n, why)| format!("{n} ({why})"))
-                .collect();
-            description.push_str(&format!("; did not start: {}", list.join(", ")));
-        }
-        if let Some(current) = &self.current {
-            let mut later = Vec::new();
-            if current.store_and_forward != manifest.store_and_forward {
-                later.push("[store-and-forward]");
-            }
-            if current.ingest != manifest.ingest {
-                later.push("[ingest]");
-            }
-            if current.upstream != manifest.upstream {
-                later.push("[upstream]");
-            }
-            if !later.is_empty() {
-                description.push_str(&format!(
-                    "; {} take effect at the next start",
-                    later.join(", ")
-                ));
-            }
-        }
+        let description = changes.describe(manifest, &failed, self.current.as_ref());
         self.current = Some(manifest.clone());
         let stored = self.stored.get().map(|(_, text)| text);
         load::prune(&self.artifacts, manifest, stored.as_deref());
@@ -446,6 +396,46 @@ impl Deployer {
             description,
             failed,
         })
+    }
+
+    /// The components of the modules that must (re)start for `manifest`:
+    /// new or changed ones that should run. Loaded before anything changes,
+    /// so that one that does not load refuses the whole deployment.
+    fn load_changed(
+        &self,
+        manifest: &Manifest,
+    ) -> Result<HashMap<String, LoadedComponent>, DeployError> {
+        self.io.runtime.admits_modules(manifest.modules.len())?;
+        let mut components = HashMap::new();
+        for spec in &manifest.modules {
+            let unchanged = self
+                .position(&spec.name)
+                .is_some_and(|i| self.modules[i].1.spec == *spec);
+            if !unchanged && spec.status == DesiredStatus::Running {
+                let component = load::component(&self.io.runtime, &self.artifacts, spec)?;
+                components.insert(spec.name.clone(), component);
+            }
+        }
+        Ok(components)
+    }
+
+    /// Stops the modules `manifest` no longer has; returns their names.
+    async fn stop_gone(&mut self, manifest: &Manifest) -> Vec<String> {
+        let gone: Vec<String> = self
+            .modules
+            .iter()
+            .filter(|(n, _)| !manifest.modules.iter().any(|m| &m.name == n))
+            .map(|(n, _)| n.clone())
+            .collect();
+        let mut stopped = Vec::new();
+        for name in gone {
+            if let Some(i) = self.position(&name) {
+                let (_, mut module) = self.modules.remove(i);
+                stop(&mut module).await;
+                stopped.push(name);
+            }
+        }
+        stopped
     }
 
     /// Tells the router, the counters and the agent what runs now.

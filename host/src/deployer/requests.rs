@@ -2,8 +2,7 @@
 //! deployment that was applied, reports the outcome (status, agent), and
 //! runs until the gateway stops.
 
-use super::{APPLIED, DeployOutcome, DeployRequest, Deployer, REFUSED, stop};
-use crate::agent::AgentCommand;
+use super::{APPLIED, AgentCommand, DeployOutcome, DeployRequest, Deployer, REFUSED, stop};
 use crate::manifest::Manifest;
 use crate::metrics::DeploymentSnapshot;
 use crate::protocol::deployment::{Deployment, claimed_version};

@@ -157,10 +157,6 @@ impl Deployer {
             code: ROLLED_BACK,
             description,
         });
-        let _ = self
-            .io
-            .agent
-            .send(crate::agent::AgentCommand::Deployed)
-            .await;
+        let _ = self.io.agent.send(super::AgentCommand::Deployed).await;
     }
 }

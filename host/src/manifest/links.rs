@@ -4,7 +4,7 @@
 //! the manifest loads, so that a bad one is reported with its line.
 
 use super::Collector;
-use crate::ingest::{IngestConfig, TopicFilter};
+use super::{IngestConfig, TopicFilter};
 use crate::uplink::UplinkConfig;
 use crate::uplink::tls::{self, ClientCert};
 use serde::Deserialize;

@@ -29,8 +29,10 @@
 
 mod grants;
 pub mod import;
+mod ingest;
 mod links;
 
+pub use ingest::{IngestConfig, TopicFilter};
 pub use links::DEFAULT_DEVICE_ID;
 mod lifecycle;
 mod routes;
@@ -39,8 +41,7 @@ mod store;
 pub use store::{DEFAULT_QUEUE_BYTES, DEFAULT_TIME_TO_LIVE, StoreAndForward};
 
 use crate::artifact::pushed::digest_hex;
-use crate::ingest::IngestConfig;
-use crate::route::Route;
+use crate::route::RouteSpec;
 use crate::runtime::Limits;
 use crate::runtime::grants::Grants;
 use crate::runtime::storage::DEFAULT_STORAGE_QUOTA;
@@ -181,22 +182,6 @@ pub struct ModuleSpec {
     /// The host directories and environment variables it may see
     /// (`[modules.NAME.grants]`, default none). It never has network access.
     pub grants: Grants,
-}
-
-/// One route of a deployment.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RouteSpec {
-    /// Its name.
-    pub name: String,
-    /// The route as written.
-    pub text: String,
-    /// The compiled route.
-    pub route: Route,
-    /// 0 (highest) to 9 (lowest); unset sorts after 9.
-    pub priority: Option<u8>,
-    /// How long a message this route sends to `$upstream` may wait there,
-    /// overriding the store-and-forward default.
-    pub time_to_live: Option<std::time::Duration>,
 }
 
 /// One thing wrong with a manifest.

@@ -18,12 +18,12 @@
 use super::deploy::{DeployOutcome, ManifestText, deploy, deployment_topic, read_deployment};
 use super::session::Session;
 use super::{OperatorError, check_name};
+use crate::artifact::digest;
 use crate::artifact::signature_path;
 use crate::artifact::upload::split;
 use crate::protocol::artifact::{ArtifactState, MODULE_PROPERTY};
 use crate::protocol::deployment::Deployment;
 use crate::protocol::topics::Topics;
-use crate::runtime::cache::digest;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use serde_json::Value;
 use std::path::Path;

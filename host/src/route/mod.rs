@@ -158,3 +158,19 @@ impl From<ConditionError> for RouteError {
         }
     }
 }
+
+/// One route of a deployment, as the manifest names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteSpec {
+    /// Its name.
+    pub name: String,
+    /// The route as written.
+    pub text: String,
+    /// The compiled route.
+    pub route: Route,
+    /// 0 (highest) to 9 (lowest); unset sorts after 9.
+    pub priority: Option<u8>,
+    /// How long a message this route sends to `$upstream` may wait there,
+    /// overriding the store-and-forward default.
+    pub time_to_live: Option<std::time::Duration>,
+}

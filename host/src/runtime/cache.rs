@@ -8,21 +8,10 @@
 //! gateway's data directory, and a file that does not load (damaged, or from
 //! another engine) is removed and the component compiled again.
 //!
-//! A build without the `compiler` feature compiles nothing, so it has only
-//! [`digest`] from here.
+//! A build without the `compiler` feature compiles nothing and has no cache.
 
 #[cfg(feature = "compiler")]
 pub use compiled::CompileCache;
-use sha2::{Digest, Sha256};
-
-/// The sha256 of `bytes`, as `sha256:<hex>`.
-pub fn digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 #[cfg(feature = "compiler")]
 mod compiled {

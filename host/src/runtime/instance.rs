@@ -3,8 +3,8 @@
 //! ordinary error (a WIT `result`) apart from a [`Fault`] that ends the instance:
 //! a trap, a CPU-deadline timeout, memory exhaustion or an exit.
 
-use super::bindings::Module as ModuleBindings;
 use super::{Limits, ModuleState};
+use crate::bindings::Module as ModuleBindings;
 use crate::message::Message;
 use std::fmt;
 use tokio::time::Instant;

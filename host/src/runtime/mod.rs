@@ -17,7 +17,6 @@
 //! reason (see [`alloc`] for the geometry).
 
 pub mod alloc;
-pub mod bindings;
 pub mod cache;
 #[cfg(feature = "compiler")]
 mod compile;
@@ -44,9 +43,9 @@ pub use timers::{MAX_TIMERS, MIN_TIMER_INTERVAL_MS};
 /// only precompiled components load.
 pub const COMPILER: bool = cfg!(feature = "compiler");
 
+use crate::bindings::{Module as ModuleBindings, ModulePre};
 use crate::message::IdGenerator;
 use alloc::Allocation;
-use bindings::{Module as ModuleBindings, ModulePre};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
@@ -368,7 +367,7 @@ impl Runtime {
                 reason: "a pushed precompiled component is machine code, which the sandbox cannot check; this gateway accepts one only when it runs signed artifacts (`ganglion run --trusted-keys DIR`)".to_string(),
             });
         }
-        let digest = cache::digest(bytes);
+        let digest = crate::artifact::digest(bytes);
         if let Some(pre) = self.shared(&digest) {
             return Ok(LoadedComponent {
                 pre,

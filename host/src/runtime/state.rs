@@ -1,10 +1,10 @@
 //! [`ModuleState`]: what a module's wasmtime `Store` holds, and the host side of
 //! the `host` and `timers` imports.
 
-use super::bindings::ganglion::module::{host, timers, types};
 use super::grants::{GrantError, Grants};
 use super::storage::ModuleStorage;
 use super::timers::{MAX_TIMERS, MIN_TIMER_INTERVAL_MS, TimerRefusal, Timers};
+use crate::bindings::ganglion::module::{host, timers, types};
 use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stamp_from_module};
 use std::sync::Arc;
 use wasmtime::{ResourceLimiter, StoreLimits};

@@ -5,7 +5,7 @@
 //! tells the agent what changed through a bounded channel.
 
 use super::ModuleState;
-use super::bindings::ganglion::module::twin;
+use crate::bindings::ganglion::module::twin;
 use crate::twin::{TwinDoc, VERSION_KEY};
 use serde_json::{Map, Value};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -17,8 +17,8 @@ pub mod flush;
 pub mod log;
 pub mod queue;
 
+use crate::envelope::UpstreamMessage;
 use crate::message::now_ms;
-use crate::router::UpstreamMessage;
 use flush::FlushPolicy;
 use log::{Log, SyncJob};
 use queue::{Admission, QueueKey, QueuedMessage, Quota};

@@ -1,9 +1,9 @@
 //! The live flow display of `ganglion run`: one line per message that reaches
 //! `$upstream` (alerts marked), and a periodic summary of routes and modules.
 
+use ganglion::envelope::UpstreamMessage;
 use ganglion::message::property;
 use ganglion::metrics::MetricsSnapshot;
-use ganglion::router::UpstreamMessage;
 use std::io::Write;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;

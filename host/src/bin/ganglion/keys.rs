@@ -104,7 +104,7 @@ fn compile(target: &str, output: Option<PathBuf>, file: &std::path::Path) -> Res
         .with_context(|| format!("cannot write {}", output.display()))?;
     println!(
         "compiled {name} ({}) for {triple}: {} ({} bytes)",
-        ganglion::runtime::cache::digest(&bytes),
+        ganglion::artifact::digest(&bytes),
         output.display(),
         compiled.len()
     );
