@@ -27,6 +27,7 @@
 //!   nothing it held is taken as queued.
 
 use crate::store::queue::QueueKey;
+use record::{HEADER, KIND_DEL, KIND_PUT, MAGIC, PUT_PREFIX, RECORD_HEADER, Record, encode, parse};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -36,16 +37,6 @@ use std::path::{Path, PathBuf};
 
 /// A segment is closed, and a new one started, past this many bytes.
 pub const SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
-
-const MAGIC: &[u8; 8] = b"GNGLQ001";
-const HEADER: u64 = 16;
-const RECORD_HEADER: usize = 8;
-const KIND_PUT: u8 = 1;
-const KIND_DEL: u8 = 2;
-/// A put's body before its value: kind, key, expiry.
-const PUT_PREFIX: usize = 1 + 9 + 8;
-/// The largest record body the log writes or reads back.
-const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// Where a queued message's record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,49 +152,6 @@ fn seq_of(key: &QueueKey) -> u64 {
 
 fn damaged(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what)
-}
-
-/// A record parsed out of a segment.
-enum Record<'a> {
-    Put { key: QueueKey, expires_ms: u64 },
-    Del(&'a [u8]),
-}
-
-/// Parses the record at the start of `bytes`: the record and its length, or
-/// `None` when it is cut short or damaged.
-fn parse(bytes: &[u8]) -> Option<(Record<'_>, usize)> {
-    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
-    let crc = u32::from_le_bytes(bytes.get(4..8)?.try_into().ok()?);
-    if len == 0 || len > MAX_BODY {
-        return None;
-    }
-    let body = bytes.get(RECORD_HEADER..RECORD_HEADER + len)?;
-    if crc32fast::hash(body) != crc {
-        return None;
-    }
-    let record = match body[0] {
-        KIND_PUT if body.len() >= PUT_PREFIX => Record::Put {
-            key: body[1..10].try_into().ok()?,
-            expires_ms: u64::from_le_bytes(body[10..18].try_into().ok()?),
-        },
-        KIND_DEL if (body.len() - 1) % 9 == 0 && body.len() > 1 => Record::Del(&body[1..]),
-        _ => return None,
-    };
-    Some((record, RECORD_HEADER + len))
-}
-
-/// Appends one record with `body_parts` as its body.
-fn encode(buf: &mut Vec<u8>, body_parts: &[&[u8]]) {
-    let len: usize = body_parts.iter().map(|p| p.len()).sum();
-    let mut crc = crc32fast::Hasher::new();
-    for part in body_parts {
-        crc.update(part);
-    }
-    buf.extend_from_slice(&(len as u32).to_le_bytes());
-    buf.extend_from_slice(&crc.finalize().to_le_bytes());
-    for part in body_parts {
-        buf.extend_from_slice(part);
-    }
 }
 
 impl Log {
@@ -660,5 +608,6 @@ impl Log {
     }
 }
 
+mod record;
 #[cfg(test)]
 mod tests;
