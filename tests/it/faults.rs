@@ -11,6 +11,7 @@ use crate::support::{body, collect_until, start_all};
 use ganglion::Gateway;
 use ganglion::metrics::{ExitReason, ModuleStatus};
 use ganglion_tests::artifacts::{RELAY, TRAPPER};
+use ganglion_tests::eventually::eventually;
 use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 
@@ -103,26 +104,23 @@ async fn deep_recursion_and_traps_on_every_message_leave_the_module_beside_them_
     let relay = module(&gw, "relay");
     assert_eq!((relay.dropped_queue_full, relay.traps), (0, 0));
 
-    let deadline = Instant::now() + WAIT;
-    loop {
+    let deep = eventually(WAIT, "deep restarted", || {
         let deep = module(&gw, "deep");
         if deep.exit_reason.is_some() && deep.status == ModuleStatus::Running {
-            match &deep.exit_reason {
-                Some(ExitReason::Trap(d)) => assert!(
-                    d.contains("out of bounds") || d.contains("stack"),
-                    "the stack ran out: {d}"
-                ),
-                other => panic!("{other:?}"),
-            }
-            assert_eq!(deep.restarts, 1);
-            break;
+            Ok(deep)
+        } else {
+            Err(Box::new(deep))
         }
-        assert!(
-            Instant::now() < deadline,
-            "deep was not restarted: {deep:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    })
+    .await;
+    match &deep.exit_reason {
+        Some(ExitReason::Trap(d)) => assert!(
+            d.contains("out of bounds") || d.contains("stack"),
+            "the stack ran out: {d}"
+        ),
+        other => panic!("{other:?}"),
     }
+    assert_eq!(deep.restarts, 1);
     let trapping = module(&gw, "trapping");
     assert!(trapping.traps >= 1, "{trapping:?}");
     assert!(matches!(trapping.exit_reason, Some(ExitReason::Trap(_))));

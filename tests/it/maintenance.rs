@@ -17,6 +17,7 @@ use ganglion::runtime::{Runtime, RuntimeOptions};
 use ganglion::{Gateway, GatewayOptions, Manifest};
 use ganglion_tests::artifacts::FAN_HEALTH;
 use ganglion_tests::broker::Broker;
+use ganglion_tests::eventually::eventually;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -157,10 +158,13 @@ async fn a_purchase_order_made_offline_survives_a_restart_and_goes_first_when_th
     assert_eq!(order["device"], "fan-7", "{order}");
     assert!((1..5).all(|i| kind(i).as_deref() == Some("Prediction")));
     // Each is deleted from the queue on its PUBACK.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while gw.metrics().queue.depth > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(Duration::from_secs(10), "the queue drained", || {
+        match gw.metrics().queue.depth {
+            0 => Ok(()),
+            depth => Err(depth),
+        }
+    })
+    .await;
     let snap = gw.shutdown().await;
     assert_eq!((snap.queue.depth, snap.queue.delivered), (0, 5));
 }
