@@ -3,6 +3,10 @@
 //! status, whether the module answered, failed, was missing or too slow.
 
 use crate::protocol::code::{BAD_REQUEST, GATEWAY_TIMEOUT, INTERNAL_ERROR, OK};
+use crate::protocol::method::{
+    DEFAULT_TIMEOUT_SECS, MAX_PAYLOAD_BYTES, PAYLOAD_TOO_LARGE, STATUS_PROPERTY, TIMEOUT_PROPERTY,
+    TIMEOUT_SECS,
+};
 use crate::runtime::MethodCall;
 use crate::supervisor::Control;
 use rumqttc::v5::AsyncClient;
@@ -10,13 +14,6 @@ use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Publish, PublishProperties};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-
-/// The largest request or response payload.
-pub const MAX_PAYLOAD: usize = 128 * 1024;
-/// The timeout when the request gives none.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The shortest and longest timeouts a request may ask for, in seconds.
-pub const TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 5..=300;
 
 /// Where and how to answer a request.
 #[derive(Debug, Clone)]
@@ -79,11 +76,11 @@ pub fn check(
     reply_to: ReplyTo,
 ) -> Result<Request, (ReplyTo, Answer)> {
     let refuse = |status, message: String| Err((reply_to.clone(), Answer::error(status, &message)));
-    if publish.payload.len() > MAX_PAYLOAD {
+    if publish.payload.len() > MAX_PAYLOAD_BYTES {
         return refuse(
-            413,
+            PAYLOAD_TOO_LARGE,
             format!(
-                "the payload has {} bytes; the limit is {MAX_PAYLOAD}",
+                "the payload has {} bytes; the limit is {MAX_PAYLOAD_BYTES}",
                 publish.payload.len()
             ),
         );
@@ -92,21 +89,21 @@ pub fn check(
         Ok(p) if serde_json::from_str::<serde_json::Value>(p).is_ok() => p.to_string(),
         _ => return refuse(BAD_REQUEST, "the payload is not JSON".to_string()),
     };
-    let timeout = match publish
-        .properties
-        .as_ref()
-        .and_then(|p| p.user_properties.iter().find(|(k, _)| k == "timeout-secs"))
-    {
-        None => DEFAULT_TIMEOUT,
+    let timeout = match publish.properties.as_ref().and_then(|p| {
+        p.user_properties
+            .iter()
+            .find(|(k, _)| k == TIMEOUT_PROPERTY)
+    }) {
+        None => Duration::from_secs(DEFAULT_TIMEOUT_SECS),
         Some((_, v)) => match v.parse::<u64>() {
-            Ok(secs) if TIMEOUT_RANGE.contains(&secs) => Duration::from_secs(secs),
+            Ok(secs) if TIMEOUT_SECS.contains(&secs) => Duration::from_secs(secs),
             _ => {
                 return refuse(
                     BAD_REQUEST,
                     format!(
-                        "timeout-secs `{v}` is not a whole number from {} to {}",
-                        TIMEOUT_RANGE.start(),
-                        TIMEOUT_RANGE.end()
+                        "{TIMEOUT_PROPERTY} `{v}` is not a whole number from {} to {}",
+                        TIMEOUT_SECS.start(),
+                        TIMEOUT_SECS.end()
                     ),
                 );
             }
@@ -123,10 +120,10 @@ pub fn check(
 /// What the module's outcome means for the caller.
 fn answer(call: MethodCall) -> Answer {
     match call {
-        MethodCall::Answered(payload) if payload.len() > MAX_PAYLOAD => Answer::error(
+        MethodCall::Answered(payload) if payload.len() > MAX_PAYLOAD_BYTES => Answer::error(
             413,
             &format!(
-                "the module's answer has {} bytes; the limit is {MAX_PAYLOAD}",
+                "the module's answer has {} bytes; the limit is {MAX_PAYLOAD_BYTES}",
                 payload.len()
             ),
         ),
@@ -189,7 +186,7 @@ pub fn dispatch(
 pub async fn respond(client: AsyncClient, reply_to: ReplyTo, answer: Answer) {
     let properties = PublishProperties {
         correlation_data: Some(reply_to.correlation),
-        user_properties: vec![("status".to_string(), answer.status.to_string())],
+        user_properties: vec![(STATUS_PROPERTY.to_string(), answer.status.to_string())],
         content_type: Some("application/json".to_string()),
         ..Default::default()
     };

@@ -10,31 +10,16 @@
 use super::broker::random_u64;
 use super::session::{Incoming, Session};
 use super::{OperatorError, check_name};
+use crate::protocol::method::{MAX_PAYLOAD_BYTES, STATUS_PROPERTY, TIMEOUT_PROPERTY, TIMEOUT_SECS};
 use crate::protocol::topics::Topics;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use serde_json::Value;
-use std::ops::RangeInclusive;
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// The largest request payload, in bytes.
-pub const MAX_PAYLOAD_BYTES: usize = 128 * 1024;
-
-/// The timeouts a request may ask for, in seconds.
-pub const TIMEOUT_SECS: RangeInclusive<u64> = 5..=300;
-
-/// The timeout when none is given, in seconds.
-pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 
 /// How much longer than the request's own timeout the caller waits, so that
 /// the gateway's 504 arrives before the caller gives up.
 pub const RESPONSE_MARGIN: Duration = Duration::from_secs(5);
-
-/// The user property that carries the request's timeout.
-pub const TIMEOUT_PROPERTY: &str = "timeout-secs";
-
-/// The user property that carries the response's status.
-pub const STATUS_PROPERTY: &str = "status";
 
 /// A checked direct-method request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,9 +9,11 @@
 //! - [`deployment`]: the retained deployment document and its outcome codes.
 //! - [`status`]: the retained status document.
 //! - [`artifact`]: pushed artifacts and the gateway's answer about each.
+//! - [`method`]: direct methods' properties and limits.
 
 pub mod artifact;
 pub mod deployment;
+pub mod method;
 pub mod status;
 pub mod topics;
 

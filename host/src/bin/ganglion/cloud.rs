@@ -121,7 +121,7 @@ pub struct InvokeArgs {
     /// 128 KB.
     payload: String,
     /// Seconds the module may take (5 to 300); the command waits 5 s longer.
-    #[arg(long, value_name = "SECS", default_value_t = method::DEFAULT_TIMEOUT_SECS,
+    #[arg(long, value_name = "SECS", default_value_t = ganglion::protocol::method::DEFAULT_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(5..=300))]
     timeout: u64,
     #[command(flatten)]
