@@ -9,7 +9,7 @@ use ganglion::Gateway;
 use ganglion::metrics::{ExitReason, ModuleStatus};
 use ganglion::runtime::EPOCH_TICK;
 use ganglion_tests::artifacts::{HOG, RELAY, SPINNER};
-use ganglion_tests::eventually::eventually;
+use ganglion_tests::eventually::eventually_every;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -20,10 +20,15 @@ const SLACK: Duration = Duration::from_millis(250);
 
 /// Polls module `name` every millisecond until `done` says so, or fails.
 async fn wait_for(gw: &Gateway, name: &str, what: &str, done: impl Fn(&ModuleView) -> bool) {
-    eventually(WAIT, &format!("{name}: {what}"), || {
-        let m = module(gw, name);
-        if done(&m) { Ok(()) } else { Err(Box::new(m)) }
-    })
+    eventually_every(
+        Duration::from_millis(1),
+        WAIT,
+        &format!("{name}: {what}"),
+        || {
+            let m = module(gw, name);
+            if done(&m) { Ok(()) } else { Err(Box::new(m)) }
+        },
+    )
     .await;
 }
 

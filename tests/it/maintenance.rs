@@ -6,7 +6,7 @@
 //! queued ahead of it. The module harness, given the same component, makes
 //! the same predictions to the bit as the gateway did.
 
-use crate::support::{body, collect_until};
+use crate::support::{body, collect_until, queue_drained};
 use crate::uplink::{receive, subscriber};
 use ganglion::gateway::COMPILED_DIR;
 use ganglion::harness::ModuleHarness;
@@ -17,7 +17,6 @@ use ganglion::runtime::{Runtime, RuntimeOptions};
 use ganglion::{Gateway, GatewayOptions, Manifest};
 use ganglion_tests::artifacts::FAN_HEALTH;
 use ganglion_tests::broker::Broker;
-use ganglion_tests::eventually::eventually;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -158,13 +157,7 @@ async fn a_purchase_order_made_offline_survives_a_restart_and_goes_first_when_th
     assert_eq!(order["device"], "fan-7", "{order}");
     assert!((1..5).all(|i| kind(i).as_deref() == Some("Prediction")));
     // Each is deleted from the queue on its PUBACK.
-    eventually(Duration::from_secs(10), "the queue drained", || {
-        match gw.metrics().queue.depth {
-            0 => Ok(()),
-            depth => Err(depth),
-        }
-    })
-    .await;
+    queue_drained(&gw).await;
     let snap = gw.shutdown().await;
     assert_eq!((snap.queue.depth, snap.queue.delivered), (0, 5));
 }

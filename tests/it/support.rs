@@ -122,3 +122,17 @@ pub fn on<'a>(out: &'a [(String, Message)], output: &str) -> Vec<&'a Message> {
         .map(|(_, m)| m)
         .collect()
 }
+
+/// Waits (up to 10 s) until `gw`'s `$upstream` queue is empty: the cloud
+/// broker acknowledged everything it held.
+pub async fn queue_drained(gw: &ganglion::Gateway) {
+    ganglion_tests::eventually::eventually(
+        Duration::from_secs(10),
+        "the queue drained",
+        || match gw.metrics().queue.depth {
+            0 => Ok(()),
+            depth => Err(depth),
+        },
+    )
+    .await;
+}

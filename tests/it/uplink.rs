@@ -1,7 +1,7 @@
 //! The MQTT uplink against a real mosquitto: the durable queue drains in
 //! priority order when the broker appears, and survives an outage under load.
 
-use crate::support::collect_until;
+use crate::support::{collect_until, queue_drained};
 use ganglion::message::new_message;
 use ganglion::{Gateway, GatewayOptions, Manifest};
 use ganglion_tests::artifacts::RELAY;
@@ -106,10 +106,7 @@ async fn the_queue_drains_in_priority_order_when_the_broker_appears() {
     assert_eq!(props.get("$route"), Some(&"urgent"));
     assert_eq!(props.get("$connectionDeviceId"), Some(&"dev"));
     assert!(props.contains_key("$messageId"));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while gw.metrics().queue.depth > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    queue_drained(&gw).await;
     let snap = gw.shutdown().await;
     assert_eq!((snap.queue.depth, snap.queue.delivered), (0, 30));
 }
@@ -198,10 +195,7 @@ async fn every_accepted_message_arrives_across_a_30_second_outage_under_load() {
         );
     }
     // The broker's last acknowledgements may still be on their way.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while gw.metrics().queue.depth > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    queue_drained(&gw).await;
     let snap = gw.shutdown().await;
     assert_eq!(
         snap.queue.depth, 0,

@@ -120,5 +120,5 @@ async fn subscribe_with<T: Send + 'static>(
 
 /// The telemetry filter of `device` (`+` for every device).
 pub fn events(device: &str) -> String {
-    format!("ganglion/{device}/messages/events")
+    ganglion::protocol::topics::Topics::new(device).events()
 }

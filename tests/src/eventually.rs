@@ -9,11 +9,22 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// How often [`eventually`] polls.
-pub const POLL: Duration = Duration::from_millis(1);
+pub const POLL: Duration = Duration::from_millis(10);
 
 /// Polls `check` every [`POLL`] until it returns `Ok`, and returns that
 /// value. After `within` it panics with `what` and the last `Err` it gave.
 pub async fn eventually<T, E: Debug>(
+    within: Duration,
+    what: &str,
+    check: impl FnMut() -> Result<T, E>,
+) -> T {
+    eventually_every(POLL, within, what, check).await
+}
+
+/// [`eventually`], polling every `poll` (a test that times what it waits
+/// for polls more often).
+pub async fn eventually_every<T, E: Debug>(
+    poll: Duration,
     within: Duration,
     what: &str,
     mut check: impl FnMut() -> Result<T, E>,
@@ -25,7 +36,7 @@ pub async fn eventually<T, E: Debug>(
             Err(seen) if Instant::now() >= deadline => {
                 panic!("timed out after {within:?} waiting for {what}; last seen: {seen:?}")
             }
-            Err(_) => tokio::time::sleep(POLL).await,
+            Err(_) => tokio::time::sleep(poll).await,
         }
     }
 }

@@ -129,30 +129,51 @@ fn rust_files(path: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The top-level modules `text` names through `crate::`, with their line,
-/// up to its first `#[cfg(test)]`; comments left out.
+/// The top-level modules `text` names through `crate::`, with their line;
+/// comments and test code left out (a `#[cfg(test)] mod x;` line is skipped,
+/// and reading stops at a `#[cfg(test)]` module written out in the file). A
+/// `use crate::{...}` group may run over several lines.
 fn imported(text: &str) -> Vec<(usize, String)> {
+    let lines: Vec<&str> = text.lines().collect();
     let mut found = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let code = line.trim_start();
+    let mut i = 0;
+    while i < lines.len() {
+        let code = lines[i].trim_start();
         if code.starts_with("#[cfg(test)]") {
-            break;
+            match lines.get(i + 1).map(|l| l.trim()) {
+                Some(next) if next.starts_with("mod ") && next.ends_with(';') => {
+                    i += 2;
+                    continue;
+                }
+                _ => break,
+            }
         }
+        let line = i + 1;
+        let mut code = code.to_string();
+        // A group opened on this line: take the lines up to its end.
+        while code.contains("crate::{") && code.matches('{').count() > code.matches('}').count() {
+            i += 1;
+            match lines.get(i) {
+                Some(more) => code.push_str(more.trim()),
+                None => break,
+            }
+        }
+        i += 1;
         if code.starts_with("//") {
             continue;
         }
-        let mut rest = code;
+        let mut rest = code.as_str();
         while let Some(at) = rest.find("crate::") {
             rest = &rest[at + "crate::".len()..];
             if let Some(group) = rest.strip_prefix('{') {
-                found.extend(group_heads(group).into_iter().map(|m| (i + 1, m)));
+                found.extend(group_heads(group).into_iter().map(|m| (line, m)));
             } else {
                 let head: String = rest
                     .chars()
                     .take_while(|c| c.is_alphanumeric() || *c == '_')
                     .collect();
                 if !head.is_empty() {
-                    found.push((i + 1, head));
+                    found.push((line, head));
                 }
             }
         }
@@ -241,13 +262,18 @@ mod tests {
 
     #[test]
     fn imports_are_read_from_paths_and_groups() {
-        let text = "use crate::router::{Envelope, Producer};\n\
+        let text = "#[cfg(test)]\nmod tests;\n\
+                    use crate::router::{Envelope, Producer};\n\
                     use crate::{message, runtime::Limits};\n\
+                    use crate::{\n    store::Store,\n    uplink,\n};\n\
                     // use crate::agent;\n\
                     fn f() { crate::metrics::bump(); }\n\
-                    #[cfg(test)]\nmod tests { use crate::gateway; }\n";
+                    #[cfg(test)]\nmod more_tests { use crate::gateway; }\n";
         let heads: Vec<String> = imported(text).into_iter().map(|(_, m)| m).collect();
-        assert_eq!(heads, ["router", "message", "runtime", "metrics"]);
+        assert_eq!(
+            heads,
+            ["router", "message", "runtime", "store", "uplink", "metrics"]
+        );
     }
 
     #[test]

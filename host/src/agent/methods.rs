@@ -121,7 +121,7 @@ pub fn check(
 fn answer(call: MethodCall) -> Answer {
     match call {
         MethodCall::Answered(payload) if payload.len() > MAX_PAYLOAD_BYTES => Answer::error(
-            413,
+            PAYLOAD_TOO_LARGE,
             &format!(
                 "the module's answer has {} bytes; the limit is {MAX_PAYLOAD_BYTES}",
                 payload.len()

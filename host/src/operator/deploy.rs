@@ -17,7 +17,7 @@ use super::session::Session;
 use super::status::{online_topic, parse_online, status_topic};
 use super::{OperatorError, check_name};
 use crate::manifest::{Manifest, ManifestError, Problem};
-use crate::protocol::deployment::{APPLIED, Deployment};
+use crate::protocol::deployment::{APPLIED, Deployment, claimed_version};
 use crate::protocol::status::{DesiredStatus, Status};
 use crate::protocol::topics::Topics;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
@@ -286,7 +286,13 @@ pub async fn deploy(
     ];
     let mut found = session.read_retained(&topics, retained_wait).await?;
     let deployed = match found.remove(&deployment_topic) {
-        Some(incoming) => read_deployment(&deployment_topic, &incoming.payload)?.version,
+        // Only its version counts here: a deployment the gateway refused
+        // (it does not parse) is published over, above the version it claims.
+        Some(incoming) => Deployment::parse(&incoming.payload)
+            .map(|d| d.version)
+            .ok()
+            .or_else(|| claimed_version(&incoming.payload))
+            .unwrap_or(0),
         None => 0,
     };
     let last_desired = match found.remove(&status_topic) {

@@ -93,11 +93,7 @@ impl MethodRequest {
 
     /// `ganglion/{device}/method-responses/{request id}`.
     pub fn response_topic(&self) -> String {
-        format!(
-            "{}{}",
-            Topics::new(&self.device).responses_prefix(),
-            self.request_id
-        )
+        Topics::new(&self.device).response(&self.request_id)
     }
 
     /// The MQTT 5 properties of the request.

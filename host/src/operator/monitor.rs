@@ -94,7 +94,7 @@ fn body_text(body: &[u8]) -> Result<&str, String> {
 /// A one-line summary of a status document: each module's runtime status,
 /// and the queue depth.
 fn status_summary(doc: &Value) -> String {
-    let Ok(status) = serde_json::from_value::<Status>(doc.clone()) else {
+    let Some(status) = Status::from_value(doc) else {
         return format!("(not a status document) {doc}");
     };
     let mut parts: Vec<String> = status

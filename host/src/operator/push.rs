@@ -215,7 +215,11 @@ async fn wait_stored(
             Err(OperatorError::ArtifactRefused {
                 device: device.to_string(),
                 module: module.to_string(),
-                reason: state.description,
+                reason: if state.description.is_empty() {
+                    "no reason given".to_string()
+                } else {
+                    state.description
+                },
             })
         };
     }

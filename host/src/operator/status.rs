@@ -28,8 +28,10 @@ pub fn online_topic(device: &str) -> String {
 pub struct DeviceStatus {
     /// The device.
     pub device: String,
-    /// The status document.
+    /// The status document, as read.
     pub status: Status,
+    /// The document as published (for `--json`).
+    pub document: serde_json::Value,
     /// The online flag: `None` if it was never published or is not
     /// `true`/`false`.
     pub online: Option<bool>,
@@ -53,16 +55,20 @@ pub async fn read_status(
             device: device.to_string(),
         });
     };
-    let status = Status::parse(&status.payload).map_err(|reason| OperatorError::BadDocument {
-        topic: status_topic,
+    let bad = |reason: String| OperatorError::BadDocument {
+        topic: status_topic.clone(),
         reason,
-    })?;
+    };
+    let document: serde_json::Value =
+        serde_json::from_slice(&status.payload).map_err(|e| bad(format!("not JSON ({e})")))?;
+    let status = Status::from_value(&document).ok_or_else(|| bad("not a JSON object".into()))?;
     let online = found
         .remove(&online_topic)
         .and_then(|o| parse_online(&o.payload));
     Ok(DeviceStatus {
         device: device.to_string(),
         status,
+        document,
         online,
     })
 }
@@ -183,14 +189,15 @@ pub fn render(status: &DeviceStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     #[test]
     fn renders_a_table() {
         let status = DeviceStatus {
             device: "gw-1".to_string(),
             online: Some(true),
-            status: serde_json::from_value(json!({
+            document: Value::Null,
+            status: Status::from_value(&json!({
                 "device": "gw-1",
                 "timeUtc": "2026-11-27T12:00:00.000Z",
                 "modules": {
@@ -230,6 +237,7 @@ twin errors:
             device: "gw".to_string(),
             online: Some(false),
             status: Status::parse(br#"{"modules": {}}"#).unwrap(),
+            document: Value::Null,
         };
         let text = render(&status);
         assert!(

@@ -19,10 +19,12 @@ pub const MODULE_PROPERTY: &str = "module";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArtifactState {
     /// `sha256:<hex>`.
+    #[serde(default)]
     pub digest: String,
     /// [`STORED`] or [`REFUSED`].
     pub code: u16,
-    /// Why, for people.
+    /// Why, for people (empty if the gateway gave no reason).
+    #[serde(default)]
     pub description: String,
 }
 
@@ -66,5 +68,7 @@ mod tests {
         );
         assert_eq!(ArtifactState::parse(payload.as_bytes()), Some(s));
         assert_eq!(ArtifactState::parse(b"{}"), None);
+        let bare = ArtifactState::parse(br#"{"code": 400}"#).unwrap();
+        assert_eq!((bare.is_stored(), bare.description.as_str()), (false, ""));
     }
 }

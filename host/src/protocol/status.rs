@@ -1,16 +1,19 @@
 //! The status document, retained on `ganglion/{device}/status`: the modules'
 //! runtime states, the `$upstream` queue, the leaf ingest session, twin
 //! errors and the last deployment's outcome. The gateway writes it; the
-//! operator's tools read it. Every field may be missing when read, so that an
-//! older or newer gateway's document still reads; fields this version does
+//! operator's tools read it. Reading is lenient, so that an older or newer
+//! gateway's document still reads: a field that is missing, or not of the
+//! type this version expects, reads as absent, and fields this version does
 //! not know are ignored.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// The status document.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Status {
     /// The device.
     pub device: Option<String>,
@@ -36,8 +39,8 @@ pub struct Status {
 }
 
 /// One module's state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ModuleState {
     /// `starting`, `running`, `backoff`, `stopped` or `failed`.
     pub runtime_status: Option<String>,
@@ -54,8 +57,7 @@ pub struct ModuleState {
 }
 
 /// The `$upstream` queue's counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Queue {
     /// Messages waiting.
     pub depth: Option<u64>,
@@ -70,8 +72,8 @@ pub struct Queue {
 }
 
 /// The leaf ingest session's counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Ingest {
     /// Leaf messages received and not yet acknowledged to the local broker.
     pub pending: Option<u64>,
@@ -82,8 +84,7 @@ pub struct Ingest {
 }
 
 /// The outcome of the last deployment.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DesiredStatus {
     /// [`super::deployment::APPLIED`], [`super::deployment::REFUSED`] or
     /// [`super::deployment::ROLLED_BACK`].
@@ -93,14 +94,108 @@ pub struct DesiredStatus {
 }
 
 impl Status {
-    /// Parses a published document. The error says why it is not one.
+    /// Reads a published document: any JSON object (see the module doc).
     pub fn parse(payload: &[u8]) -> Result<Status, String> {
-        serde_json::from_slice(payload).map_err(|e| format!("not a status document ({e})"))
+        let value: Value =
+            serde_json::from_slice(payload).map_err(|e| format!("not JSON ({e})"))?;
+        Status::from_value(&value).ok_or_else(|| "not a JSON object".to_string())
+    }
+
+    /// Reads a document already parsed as JSON; `None` if it is not an
+    /// object.
+    pub fn from_value(value: &Value) -> Option<Status> {
+        let doc = value.as_object()?;
+        Some(Status {
+            device: get(doc, "device"),
+            time_utc: get(doc, "timeUtc"),
+            modules: object(doc, "modules")
+                .map(|m| {
+                    m.iter()
+                        .map(|(name, v)| (name.clone(), ModuleState::read(v)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            queue: object(doc, "queue").map(Queue::read).unwrap_or_default(),
+            ingest: object(doc, "ingest").map(Ingest::read),
+            twin_errors: object(doc, "twinErrors")
+                .map(|e| {
+                    e.iter()
+                        .map(|(twin, why)| (twin.clone(), text(why)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            last_desired_version: get(doc, "lastDesiredVersion"),
+            last_desired_status: object(doc, "lastDesiredStatus").map(DesiredStatus::read),
+        })
     }
 
     /// The document as published.
     pub fn to_payload(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+impl ModuleState {
+    fn read(value: &Value) -> ModuleState {
+        let empty = Map::new();
+        let m = value.as_object().unwrap_or(&empty);
+        ModuleState {
+            runtime_status: get(m, "runtimeStatus"),
+            digest: get(m, "digest"),
+            restart_count: get(m, "restartCount"),
+            last_start_time_utc: get(m, "lastStartTimeUtc"),
+            last_exit_time_utc: get(m, "lastExitTimeUtc"),
+            exit_reason: get(m, "exitReason"),
+        }
+    }
+}
+
+impl Queue {
+    fn read(q: &Map<String, Value>) -> Queue {
+        Queue {
+            depth: get(q, "depth"),
+            bytes: get(q, "bytes"),
+            delivered: get(q, "delivered"),
+            expired: get(q, "expired"),
+            refused: get(q, "refused"),
+        }
+    }
+}
+
+impl Ingest {
+    fn read(i: &Map<String, Value>) -> Ingest {
+        Ingest {
+            pending: get(i, "pending"),
+            peak_pending: get(i, "peakPending"),
+            read_pauses: get(i, "readPauses"),
+        }
+    }
+}
+
+impl DesiredStatus {
+    fn read(d: &Map<String, Value>) -> DesiredStatus {
+        DesiredStatus {
+            code: get(d, "code"),
+            description: get(d, "description"),
+        }
+    }
+}
+
+/// `key` of `doc` as a `T`, if it is there and is one.
+fn get<T: DeserializeOwned>(doc: &Map<String, Value>, key: &str) -> Option<T> {
+    doc.get(key).and_then(|v| T::deserialize(v).ok())
+}
+
+/// `key` of `doc`, if it is an object.
+fn object<'d>(doc: &'d Map<String, Value>, key: &str) -> Option<&'d Map<String, Value>> {
+    doc.get(key).and_then(Value::as_object)
+}
+
+/// A string as itself, anything else as its JSON text.
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -142,11 +237,20 @@ mod tests {
         let read = Status::parse(newer).unwrap();
         assert_eq!(read.modules["m"].runtime_status.as_deref(), Some("failed"));
         assert_eq!(read.queue, Queue::default());
+        assert!(Status::parse(b"[routes]").unwrap_err().contains("not JSON"));
         assert!(
-            Status::parse(b"[routes]")
+            Status::parse(b"[1]")
                 .unwrap_err()
-                .contains("not a status document")
+                .contains("not a JSON object")
         );
-        assert!(Status::parse(br#"{"lastDesiredVersion": "x"}"#).is_err());
+        let odd = Status::parse(
+            br#"{"lastDesiredVersion": "x", "queue": null, "twinErrors": {"m": 3},
+                "modules": {"m": {"restartCount": "two", "runtimeStatus": "running"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(odd.last_desired_version, None);
+        assert_eq!(odd.modules["m"].restart_count, None);
+        assert_eq!(odd.modules["m"].runtime_status.as_deref(), Some("running"));
+        assert_eq!(odd.twin_errors["m"], "3");
     }
 }

@@ -344,7 +344,7 @@ pub fn status(args: StatusArgs) -> Result<()> {
         session.disconnect().await;
         let found = found?;
         if args.broker.json {
-            println!("{}", found.status.to_payload());
+            println!("{}", found.document);
         } else {
             print!("{}", status::render(&found));
         }
