@@ -93,6 +93,27 @@ fn route_test_answers_with_exit_codes() {
         err.contains("does not compile") && err.contains("column"),
         "{err}"
     );
+    // A condition that starts with `-` is a condition, not an option; after
+    // `--` too.
+    let o = ganglion(&[
+        "route",
+        "test",
+        "-m",
+        &msg,
+        "-40 < $body.machine.temperature",
+    ]);
+    assert_eq!(
+        (o.status.code(), stdout(&o).trim()),
+        (Some(0), "true"),
+        "{o:?}"
+    );
+    let o = ganglion(&["route", "test", "-m", &msg, "--", "-1 > 0"]);
+    assert_eq!(
+        (o.status.code(), stdout(&o).trim()),
+        (Some(1), "false"),
+        "{o:?}"
+    );
+
     let bad = sample(dir.path(), "{not json");
     let o = ganglion(&["route", "test", "-m", &bad, "true"]);
     assert_eq!(o.status.code(), Some(2));

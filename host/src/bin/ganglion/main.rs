@@ -98,7 +98,10 @@ enum RouteCommand {
         /// Print JSON: {"result": "true" | "false" | "undefined", ...}.
         #[arg(long)]
         json: bool,
-        /// The route (FROM ... INTO ...) or the condition.
+        /// The route (FROM ... INTO ...) or the condition. One that starts
+        /// with `-` (such as `-5 < $body.t`) is taken as it is; put it after
+        /// `--` if it looks like one of the options.
+        #[arg(allow_hyphen_values = true)]
         route: String,
     },
 }
