@@ -94,38 +94,44 @@ fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
 }
 
+/// Reads a source as edgeHub does (`CustomMessageSource.Create` and
+/// `BaseMessageSource` in Azure/iotedge's Routing.Core): trailing `*`s and then
+/// trailing `/`s are dropped, and the rest selects every message whose path
+/// starts with it, level by level. So `/messages`, `/messages/*` and
+/// `/messages/` are one source, and `/messages/modules/m` selects module `m`
+/// (not `m2`).
 fn parse_source(text: &str, column: usize) -> Result<Source, RouteError> {
     let bad = |expected: &str| err(column, format!("`{text}`"), expected);
     let expected = "a source: /*, /messages/*, /messages/modules/*, /messages/modules/<m>/*, \
                     /messages/modules/<m>/outputs/*, /messages/modules/<m>/outputs/<o> \
-                    or /twinChangeNotifications";
-    let parts: Vec<&str> = text.split('/').collect();
+                    or /twinChangeNotifications (a trailing /* may be left out)";
+    let trimmed = text.trim().trim_end_matches('*');
+    let prefix = if trimmed.len() > 1 {
+        trimmed.trim_end_matches('/')
+    } else {
+        trimmed
+    };
+    let parts: Vec<&str> = prefix.split('/').collect();
     let name_ok = |s: &str| !s.is_empty() && s.chars().all(is_name_char);
+    let is = |part: &str, word: &str| part.eq_ignore_ascii_case(word);
     let source = match parts.as_slice() {
-        ["", "*"] => Source::All,
-        ["", t] if t.eq_ignore_ascii_case("twinChangeNotifications") => {
-            Source::TwinChangeNotifications
+        ["", ""] => Source::All,
+        ["", t] if is(t, "twinChangeNotifications") => Source::TwinChangeNotifications,
+        ["", msgs] if is(msgs, "messages") => Source::AllMessages,
+        ["", msgs, mods] if is(msgs, "messages") && is(mods, "modules") => Source::AllModules,
+        ["", msgs, mods, m] if is(msgs, "messages") && is(mods, "modules") => {
+            Source::Module(m.to_string())
         }
-        ["", msgs, "*"] if msgs.eq_ignore_ascii_case("messages") => Source::AllMessages,
-        ["", msgs, mods, "*"]
-            if msgs.eq_ignore_ascii_case("messages") && mods.eq_ignore_ascii_case("modules") =>
-        {
-            Source::AllModules
-        }
-        ["", msgs, mods, m, "*"]
-            if msgs.eq_ignore_ascii_case("messages") && mods.eq_ignore_ascii_case("modules") =>
+        ["", msgs, mods, m, outs]
+            if is(msgs, "messages") && is(mods, "modules") && is(outs, "outputs") =>
         {
             Source::Module(m.to_string())
         }
-        ["", msgs, mods, m, outs, rest]
-            if msgs.eq_ignore_ascii_case("messages")
-                && mods.eq_ignore_ascii_case("modules")
-                && outs.eq_ignore_ascii_case("outputs") =>
+        ["", msgs, mods, m, outs, output]
+            if is(msgs, "messages") && is(mods, "modules") && is(outs, "outputs") =>
         {
-            if *rest == "*" {
-                Source::Module(m.to_string())
-            } else if name_ok(rest) {
-                Source::ModuleOutput(m.to_string(), rest.to_string())
+            if name_ok(output) {
+                Source::ModuleOutput(m.to_string(), output.to_string())
             } else {
                 return Err(bad(
                     "an output name (letters, digits, `-`, `_`, `.`) or `*`",
@@ -267,6 +273,7 @@ pub fn parse_route(text: &str) -> Result<Route, RouteError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::route::Origin;
 
     #[test]
     fn parses_the_documented_forms() {
@@ -299,6 +306,46 @@ mod tests {
                 .source,
             Source::TwinChangeNotifications
         );
+    }
+
+    /// The source forms of edgeHub's RouteFactoryTest and RoutingTest
+    /// (Azure/iotedge, edge-hub/core/test/Microsoft.Azure.Devices.Routing.Core.Test),
+    /// which give sources without a trailing `/*`: a source is a prefix of the
+    /// message's path, level by level.
+    #[test]
+    fn sources_without_a_trailing_star_are_prefixes_as_in_edgehub() {
+        let source = |s: &str| parse_route(&format!("FROM {s} INTO $upstream")).map(|r| r.source);
+        for (text, want) in [
+            ("/", Source::All),
+            ("/messages", Source::AllMessages),
+            ("/messages/", Source::AllMessages),
+            ("/messages/modules", Source::AllModules),
+            ("/messages/modules/", Source::AllModules),
+            ("/messages/modules/m1", Source::Module("m1".into())),
+            ("/messages/modules/m1/outputs", Source::Module("m1".into())),
+            ("/messages/modules/m1/outputs/", Source::Module("m1".into())),
+            (
+                "/messages/modules/m1/outputs/o1/*",
+                Source::ModuleOutput("m1".into(), "o1".into()),
+            ),
+            (
+                "/twinChangeNotifications/*",
+                Source::TwinChangeNotifications,
+            ),
+        ] {
+            assert_eq!(source(text), Ok(want), "{text}");
+        }
+        // Level by level: module `m1` is not a prefix of module `m10`.
+        let m1 = Source::Module("m1".into());
+        let from = |module| Origin::Module {
+            module,
+            output: "o",
+        };
+        assert!(m1.matches(from("m1")));
+        assert!(!m1.matches(from("m10")));
+        for bad in ["/messages/events/x", "/msgs", "/messages/modules/m1/inputs"] {
+            assert!(source(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -15,14 +15,16 @@ use std::fmt;
 /// Where a route takes messages from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// `/*`: every message, and twin change notifications.
+    /// `/*` (or `/`): every message, and twin change notifications.
     All,
-    /// `/messages/*`: every message from modules and leaf devices.
+    /// `/messages/*` (or `/messages`): every message from modules and leaf
+    /// devices.
     AllMessages,
-    /// `/messages/modules/*`: every message from any module.
+    /// `/messages/modules/*` (or `/messages/modules`): every message from any
+    /// module.
     AllModules,
-    /// `/messages/modules/<m>/*` or `/messages/modules/<m>/outputs/*`: every
-    /// message from module `m`.
+    /// `/messages/modules/<m>/*` or `/messages/modules/<m>/outputs/*` (or
+    /// either without the `/*`): every message from module `m`.
     Module(String),
     /// `/messages/modules/<m>/outputs/<o>`: messages from output `o` of module `m`.
     ModuleOutput(String, String),
