@@ -177,11 +177,20 @@ fn alerts_are_routed_and_the_components_are_the_bytes_built_here() {
     }
 }
 
-/// A leaf publisher on `port`.
+/// A leaf publisher on `port`. Its event loop connects again after an
+/// error (a dropped connection must not end it: its publishes would then
+/// fail), until the test's runtime ends.
 async fn leaf(port: u16) -> AsyncClient {
     let options = MqttOptions::new("emulated-leaf", "127.0.0.1", port);
     let (client, mut eventloop) = AsyncClient::new(options, 100);
-    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = eventloop.poll().await {
+                eprintln!("emulated leaf: {e}; connecting again");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
     client
 }
 
