@@ -1,9 +1,10 @@
 //! Developer commands, run as `cargo xtask <command>`:
 //!
-//! - `demo`: installs the wasm32-wasip2 target if missing, builds the example
-//!   modules and runs `ganglion run` on `demo/deployment.toml` (no broker needed),
-//!   or with `--scenario maintenance` on `demo/maintenance.toml` (a fan wearing
-//!   out: windows, models, drift, a purchase order).
+//! - `demo`: installs the wasm32-wasip2 target if missing, builds the guest
+//!   modules the demo deployment loads and the `ganglion` binary, and runs
+//!   `ganglion run` on `demo/deployment.toml` (no broker needed), or with
+//!   `--scenario maintenance` on `demo/maintenance.toml` (a fan wearing out:
+//!   windows, models, drift, a purchase order). See `demo.rs`.
 //! - `test`: installs what the tests need, checks formatting and lints (the
 //!   runtime-only build's too), and runs every test. `.ci/run` calls it.
 //! - `modules`: builds the guest modules to components under `target/guests/`.
@@ -28,16 +29,17 @@ use std::process::{Command, ExitStatus};
 mod bench;
 mod cross;
 mod cycles;
+mod demo;
 mod report;
 mod train;
 
-const WASM_TARGET: &str = "wasm32-wasip2";
+pub(crate) const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = project_root()?;
     match args.first().map(String::as_str) {
-        Some("demo") => demo(&root, &args[1..]),
+        Some("demo") => demo::demo(&root, &args[1..]),
         Some("test") => test(&root),
         Some("modules") => build_modules(&root),
         Some("bench") => bench::bench(&root, &args[1..]),
@@ -167,10 +169,17 @@ pub(crate) fn ensure_mosquitto() -> Result<()> {
     )
 }
 
+/// Builds every guest module to a component under `target/guests/`.
 pub(crate) fn build_modules(root: &Path) -> Result<()> {
+    build_guests(root, &[])
+}
+
+/// Builds the guest `packages` (every guest module when empty) to components
+/// under `target/guests/`.
+pub(crate) fn build_guests(root: &Path, packages: &[String]) -> Result<()> {
     ensure_wasm_target()?;
-    run(cargo()
-        .current_dir(root.join("example-modules"))
+    let mut cmd = cargo();
+    cmd.current_dir(root.join("example-modules"))
         .args([
             "build",
             "--release",
@@ -178,57 +187,11 @@ pub(crate) fn build_modules(root: &Path) -> Result<()> {
             WASM_TARGET,
             "--target-dir",
         ])
-        .arg(root.join("target").join("guests")))
-}
-
-/// The demo scenarios: name, manifest, data directory.
-const SCENARIOS: [(&str, &str, &str); 2] = [
-    ("alerts", "demo/deployment.toml", "target/demo-data"),
-    (
-        "maintenance",
-        "demo/maintenance.toml",
-        "target/demo-maintenance-data",
-    ),
-];
-
-fn demo(root: &Path, args: &[String]) -> Result<()> {
-    let release = args.iter().any(|a| a == "--release");
-    let scenario = match args.iter().position(|a| a == "--scenario") {
-        Some(i) => args
-            .get(i + 1)
-            .context("--scenario needs a name: alerts or maintenance")?
-            .as_str(),
-        None => "alerts",
-    };
-    let Some(&(_, manifest, data_dir)) = SCENARIOS.iter().find(|(name, _, _)| *name == scenario)
-    else {
-        bail!("unknown scenario `{scenario}`: alerts or maintenance");
-    };
-    build_modules(root)?;
-    let mut build = cargo();
-    build
-        .current_dir(root)
-        .args(["build", "-p", "ganglion-host", "--bin", "ganglion"]);
-    if release {
-        build.arg("--release");
+        .arg(root.join("target").join("guests"));
+    for package in packages {
+        cmd.args(["-p", package]);
     }
-    run(&mut build)?;
-    let profile = if release { "release" } else { "debug" };
-    let binary = root.join("target").join(profile).join("ganglion");
-    // Ctrl-C reaches the whole process group: let the gateway handle it and
-    // report its own exit status.
-    ctrlc::set_handler(|| {}).context("cannot set the Ctrl-C handler")?;
-    let code = status(Command::new(binary).current_dir(root).args([
-        "run",
-        "--manifest",
-        manifest,
-        "--data-dir",
-        data_dir,
-    ]))?;
-    if !code.success() {
-        bail!("the gateway exited with {code}");
-    }
-    Ok(())
+    run(&mut cmd)
 }
 
 fn test(root: &Path) -> Result<()> {

@@ -1,0 +1,142 @@
+//! `cargo xtask demo`: builds what a demo scenario's deployment names (the
+//! guest modules its manifest loads from `target/guests/`, and the `ganglion`
+//! binary, the two builds side by side) and runs the gateway on it.
+//!
+//! Only the modules the scenario loads are built, so the first demo does not
+//! wait for the heavy ones (fan-health's inference engine, the test modules):
+//! those build for their own scenario, the tests and the benches.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{WASM_TARGET, build_guests, cargo, run, status};
+
+/// A demo scenario: its name, its manifest and its data directory, relative to
+/// the project root.
+struct Scenario {
+    name: &'static str,
+    manifest: &'static str,
+    data_dir: &'static str,
+}
+
+const SCENARIOS: [Scenario; 2] = [
+    Scenario {
+        name: "alerts",
+        manifest: "demo/deployment.toml",
+        data_dir: "target/demo-data",
+    },
+    Scenario {
+        name: "maintenance",
+        manifest: "demo/maintenance.toml",
+        data_dir: "target/demo-maintenance-data",
+    },
+];
+
+pub(crate) fn demo(root: &Path, args: &[String]) -> Result<()> {
+    let release = args.iter().any(|a| a == "--release");
+    let name = match args.iter().position(|a| a == "--scenario") {
+        Some(i) => args
+            .get(i + 1)
+            .context("--scenario needs a name: alerts or maintenance")?
+            .as_str(),
+        None => "alerts",
+    };
+    let Some(scenario) = SCENARIOS.iter().find(|s| s.name == name) else {
+        bail!("unknown scenario `{name}`: alerts or maintenance");
+    };
+    let manifest = root.join(scenario.manifest);
+    let packages = guest_packages(root, &manifest)?;
+    // The guest build (release, one codegen unit, LTO) and the host build each
+    // leave a core idle for long stretches on a small machine: run them at once.
+    let guests = {
+        let root = root.to_path_buf();
+        std::thread::spawn(move || build_guests(&root, &packages))
+    };
+    let mut build = cargo();
+    build
+        .current_dir(root)
+        .args(["build", "-p", "ganglion-host", "--bin", "ganglion"]);
+    if release {
+        build.arg("--release");
+    }
+    let host = run(&mut build);
+    guests
+        .join()
+        .map_err(|_| anyhow::anyhow!("the guest build's thread panicked"))??;
+    host?;
+    let profile = if release { "release" } else { "debug" };
+    let binary = root.join("target").join(profile).join("ganglion");
+    // Ctrl-C reaches the whole process group: let the gateway handle it and
+    // report its own exit status.
+    ctrlc::set_handler(|| {}).context("cannot set the Ctrl-C handler")?;
+    let code = status(Command::new(binary).current_dir(root).args([
+        "run",
+        "--manifest",
+        scenario.manifest,
+        "--data-dir",
+        scenario.data_dir,
+    ]))?;
+    if !code.success() {
+        bail!("the gateway exited with {code}");
+    }
+    Ok(())
+}
+
+/// The guest packages whose components `manifest` loads from
+/// `target/guests/`: a module at `…/release/temp_sensor.wasm` is the package
+/// `temp-sensor`. Modules loaded from anywhere else are not ours to build.
+fn guest_packages(root: &Path, manifest: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(manifest)
+        .with_context(|| format!("cannot read {}", manifest.display()))?;
+    let doc: toml::Table =
+        toml::from_str(&text).with_context(|| format!("cannot parse {}", manifest.display()))?;
+    let base = manifest.parent().unwrap_or(root);
+    let built = root
+        .join("target")
+        .join("guests")
+        .join(WASM_TARGET)
+        .join("release");
+    let mut packages = Vec::new();
+    let modules = doc.get("modules").and_then(toml::Value::as_table);
+    for (name, module) in modules.into_iter().flatten() {
+        let Some(path) = module.get("path").and_then(toml::Value::as_str) else {
+            continue;
+        };
+        let path = normalize(&base.join(path));
+        if path.parent() != Some(built.as_path()) {
+            continue;
+        }
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+            bail!("{}: module `{name}` has no file name", manifest.display());
+        };
+        let package = stem.replace('_', "-");
+        if !packages.contains(&package) {
+            packages.push(package);
+        }
+    }
+    if packages.is_empty() {
+        bail!(
+            "{} loads no module from {}",
+            manifest.display(),
+            built.display()
+        );
+    }
+    Ok(packages)
+}
+
+/// `path` with its `.` and `..` components resolved without touching the
+/// file system (the components may not be built yet).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
