@@ -18,6 +18,7 @@
 //! - [`ingest`]: leaf devices' messages from the local MQTT broker.
 //! - [`agent`]: cloud control: twins stored and published, direct methods,
 //!   the status document.
+//! - [`doctor`]: checks a device before the first run (`ganglion doctor`).
 //! - [`harness`]: one module driven directly, for module tests and benchmarks.
 //! - [`store`]: the sled database: the durable `$upstream` queue.
 //! - [`twin`]: device and module twins: desired and reported properties,
@@ -43,6 +44,7 @@ pub mod artifact;
 pub mod backoff;
 pub mod bindings;
 pub mod deployer;
+pub mod doctor;
 pub mod envelope;
 pub mod gateway;
 pub mod harness;

@@ -4,7 +4,9 @@
 //!
 //! Only the modules the scenario loads are built, so the first demo does not
 //! wait for the heavy ones (fan-health's inference engine, the test modules):
-//! those build for their own scenario, the tests and the benches.
+//! those build for their own scenario, the tests and the benches. The binary
+//! is built in the `demo` profile (no optimisation, no debug info: the
+//! quickest to build), or `release` with `--release`.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -57,15 +59,13 @@ pub(crate) fn demo(root: &Path, args: &[String]) -> Result<()> {
     build
         .current_dir(root)
         .args(["build", "-p", "ganglion-host", "--bin", "ganglion"]);
-    if release {
-        build.arg("--release");
-    }
+    let profile = if release { "release" } else { "demo" };
+    build.args(["--profile", profile]);
     let host = run(&mut build);
     guests
         .join()
         .map_err(|_| anyhow::anyhow!("the guest build's thread panicked"))??;
     host?;
-    let profile = if release { "release" } else { "debug" };
     let binary = root.join("target").join(profile).join("ganglion");
     // Ctrl-C reaches the whole process group: let the gateway handle it and
     // report its own exit status.

@@ -125,8 +125,10 @@ pub fn read_trusted_keys(dir: &Path) -> Result<Vec<VerifyingKey>, ArtifactError>
     Ok(keys)
 }
 
-/// Makes a key pair: `dir/NAME.key` (owner-readable only) and `dir/NAME.pub`.
+/// Makes a key pair: `dir/NAME.key` (owner-readable only) and `dir/NAME.pub`,
+/// making `dir` if it is missing.
 pub fn generate_key(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf), ArtifactError> {
+    std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
     let mut seed = [0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut seed))

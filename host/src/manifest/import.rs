@@ -100,6 +100,15 @@ pub fn import_azure(json: &str) -> Result<Imported, ImportError> {
             manifest.insert("store-and-forward".into(), toml::Value::Table(table));
         }
     }
+    // A module's own desired properties: its twin, which the cloud sets.
+    let content = root.get("modulesContent").unwrap_or(&root);
+    for (module, twin) in content.as_object().into_iter().flatten() {
+        if !module.starts_with('$') && twin.get("properties.desired").is_some() {
+            warnings.push(format!(
+                "modulesContent.{module}.properties.desired: not carried; it is the module's desired twin: once deployed, set it with `ganglion twin set DEVICE {module} '<json>'`"
+            ));
+        }
+    }
     let body = toml::to_string(&manifest).map_err(|e| ImportError::Toml(e.to_string()))?;
     let mut text = String::from(
         "# Imported from an Azure IoT Edge deployment by `ganglion manifest import`.\n\

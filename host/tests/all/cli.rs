@@ -142,6 +142,7 @@ fn manifest_import_carries_routes_env_status_and_ttl_and_warns_about_docker() {
         "filtermodule.settings.createOptions",
         "filtermodule.startupOrder",
         "$edgeAgent.systemModules",
+        "modulesContent.SimulatedTemperatureSensor.properties.desired",
     ] {
         assert!(
             warnings.contains(expected),

@@ -6,7 +6,9 @@
 //!
 //! - [`allocation`]: the instance pool and its fallback under `ulimit -v`.
 //! - [`cli`]: `ganglion route test` and `ganglion manifest import`.
-//! - [`conformance`]: route conditions against edgeHub's own cases.
+//! - [`conformance`]: route conditions and sources against edgeHub's own cases.
+//! - [`docs`]: the command blocks of docs/modules.md, operations.md and azure.md.
+//! - [`doctor`]: `ganglion doctor` on a good device and on each fault.
 //! - [`crash`]: SIGKILL and SIGTERM under load lose no acknowledged message.
 //! - [`never_panics`]: property tests of the route parser and evaluator.
 //! - [`packaging`]: the systemd unit, checked by systemd.
@@ -17,5 +19,7 @@ mod allocation;
 mod cli;
 mod conformance;
 mod crash;
+mod docs;
+mod doctor;
 mod never_panics;
 mod packaging;

@@ -14,7 +14,7 @@ pub enum KeyCommand {
     Gen {
         /// The key pair's name.
         name: String,
-        /// Where to write the two files.
+        /// Where to write the two files (made if missing).
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },

@@ -9,10 +9,14 @@
 //! - `ganglion module compile --target aarch64 FILE` precompiles a module for
 //!   a gateway of that architecture (the runtime-only build loads nothing
 //!   else); `module sign` and `module push` sign and send artifacts.
+//! - `ganglion doctor` takes `run`'s flags and checks the device before a
+//!   first run: the data dir, free space, address space, clock, brokers and
+//!   trusted keys.
 //! - `ganglion twin get|set`, `invoke`, `status`, `monitor` and `deploy`
 //!   drive a gateway through the cloud broker (see `docs/protocol.md`).
 
 mod cloud;
+mod doctor;
 mod flow;
 mod keys;
 mod route_test;
@@ -46,6 +50,11 @@ struct Cli {
 enum Command {
     /// Run the gateway on a deployment manifest until Ctrl-C or SIGTERM.
     Run(run::RunArgs),
+    /// Check this device before a first run, with `run`'s flags: the data
+    /// dir (writable, which file system), free space against the quotas, the
+    /// address space for the instance pool, the clock, the brokers, the
+    /// trusted keys. Says what to fix; exits 1 when a check failed.
+    Doctor(run::RunArgs),
     /// Work with routes.
     Route {
         #[command(subcommand)]
@@ -123,6 +132,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
+        Command::Doctor(args) => match doctor::doctor(&args) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
         Command::Route {
             command:
                 RouteCommand::Test {

@@ -19,14 +19,14 @@ use tracing_subscriber::EnvFilter;
 pub struct RunArgs {
     /// The deployment manifest (TOML).
     #[arg(long, short)]
-    manifest: PathBuf,
+    pub(crate) manifest: PathBuf,
     /// Seconds between flow summaries; 0 turns the live display off.
     #[arg(long, default_value_t = 2)]
     flow_every: u64,
     /// Where the gateway keeps its state (the `$upstream` queue, module
     /// storage); created if missing.
     #[arg(long, env = "GANGLION_DATA_DIR", default_value = "ganglion-data")]
-    data_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
     /// The cloud broker, as mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS).
     /// Overrides the manifest's [upstream] url. Without either, `$upstream`
     /// messages wait in the queue.
@@ -54,7 +54,7 @@ pub struct RunArgs {
     /// A folder of trusted public keys (*.pub, from `ganglion key gen`): only
     /// module artifacts signed by one of them (FILE.sig beside each) run.
     #[arg(long, env = "GANGLION_TRUSTED_KEYS")]
-    trusted_keys: Option<PathBuf>,
+    pub(crate) trusted_keys: Option<PathBuf>,
     /// Instance slots in the memory pool (default: twice the modules, and at
     /// least 32).
     #[arg(long, value_name = "N", env = "GANGLION_POOL_INSTANCES",
@@ -79,7 +79,7 @@ pub struct RunArgs {
 }
 
 /// The uplink: the manifest's, with the command line's overrides.
-fn uplink(args: &RunArgs, manifest: &Manifest) -> Result<Option<UplinkConfig>> {
+pub(crate) fn uplink(args: &RunArgs, manifest: &Manifest) -> Result<Option<UplinkConfig>> {
     let device_id = args
         .device_id
         .clone()
@@ -118,6 +118,20 @@ fn uplink(args: &RunArgs, manifest: &Manifest) -> Result<Option<UplinkConfig>> {
         None => {}
     }
     Ok(Some(config))
+}
+
+/// How the flags ask for module memory to be allocated.
+pub(crate) fn allocation(args: &RunArgs) -> AllocationChoice {
+    if args.no_pool {
+        AllocationChoice::OnDemand
+    } else if args.pool_instances.is_some() || args.pool_memory_mib.is_some() {
+        AllocationChoice::Pool {
+            instances: args.pool_instances,
+            memory_bytes: args.pool_memory_mib.map(|m| m as usize * 1024 * 1024),
+        }
+    } else {
+        AllocationChoice::Auto
+    }
 }
 
 /// Runs the gateway until Ctrl-C or SIGTERM.
@@ -163,16 +177,7 @@ async fn serve(args: &RunArgs) -> Result<()> {
             PRECOMPILED_MEMORY_RESERVATION / (1024 * 1024)
         );
     }
-    options.allocation = if args.no_pool {
-        AllocationChoice::OnDemand
-    } else if args.pool_instances.is_some() || args.pool_memory_mib.is_some() {
-        AllocationChoice::Pool {
-            instances: args.pool_instances,
-            memory_bytes: args.pool_memory_mib.map(|m| m as usize * 1024 * 1024),
-        }
-    } else {
-        AllocationChoice::Auto
-    };
+    options.allocation = allocation(args);
     let mut gateway = Gateway::start_with(&manifest, &options).await?;
     for (module, why) in gateway.failed_to_start() {
         tracing::error!(module = %module, "did not start: {why}");

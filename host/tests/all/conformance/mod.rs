@@ -1,4 +1,5 @@
-//! Conformance of ganglion's route conditions with edgeHub's.
+//! Conformance of ganglion's routes with edgeHub's: conditions here and in
+//! `language.rs` and `body.rs`, sources in `sources.rs` (edgeHub's RoutingTest).
 //!
 //! The cases come from edgeHub's own tests and sources, in the Azure/iotedge
 //! repository, under `edge-hub/core/`:
@@ -31,6 +32,7 @@ use ganglion::route::{Condition, MessageView, Tri};
 
 mod body;
 mod language;
+mod sources;
 
 /// What a condition should do.
 #[derive(Debug, Clone, Copy, PartialEq)]
