@@ -12,6 +12,7 @@ use crate::artifact::pushed::ArtifactStore;
 use crate::deployer::stored::StoredDeployment;
 use crate::deployer::{
     self, DEPLOY_REQUESTS, DeployError, DeployOutcome, DeployRequest, Deployer, DeployerIo,
+    DeploymentSnapshot,
 };
 use crate::envelope::{Envelope, Producer, UpstreamMessage};
 use crate::ingest;
@@ -204,6 +205,7 @@ pub struct Gateway {
     ingest_task: Option<JoinHandle<()>>,
     agent_task: JoinHandle<()>,
     metrics: Arc<Metrics>,
+    deployment: watch::Receiver<Option<DeploymentSnapshot>>,
     observers: broadcast::Sender<UpstreamMessage>,
     first_observer: Option<broadcast::Receiver<UpstreamMessage>>,
     ids: Arc<IdGenerator>,
@@ -258,6 +260,7 @@ impl Gateway {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (changes_tx, changes_rx) = mpsc::channel(REPORTED_CHANGES);
         let (agent_tx, agent_rx) = mpsc::channel(AGENT_COMMANDS);
+        let (outcome_tx, outcome_rx) = watch::channel(None);
         let (deploy_tx, deploy_rx) = mpsc::channel(DEPLOY_REQUESTS);
 
         let router = Router::new(&[], Vec::new(), upstream_tx, metrics.clone());
@@ -291,6 +294,7 @@ impl Gateway {
             router: router_tx.clone(),
             ids: ids.clone(),
             metrics: metrics.clone(),
+            deployment: outcome_rx.clone(),
             intake: Intake::new(
                 ArtifactStore::open(&db).map_err(StoreError::from)?,
                 runtime.clone(),
@@ -309,6 +313,7 @@ impl Gateway {
             changes: changes_tx,
             device_twin,
             requests: deploy_tx.clone(),
+            outcome: outcome_tx,
         })
         .map_err(GatewayError::from)?;
         let (version, applied) = first_deployment(&mut deployer, manifest, options).await;
@@ -377,6 +382,7 @@ impl Gateway {
             ingest_task,
             agent_task,
             metrics,
+            deployment: outcome_rx,
             observers,
             first_observer: Some(first_observer),
             ids,
@@ -409,6 +415,12 @@ impl Gateway {
     /// Every counter, now.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.metrics.snapshot()
+    }
+
+    /// The last deployment's outcome (applied, refused or rolled back), as
+    /// the deployer published it.
+    pub fn deployment(&self) -> Option<DeploymentSnapshot> {
+        self.deployment.borrow().clone()
     }
 
     /// Observes the messages `$upstream` accepts. The first call sees every

@@ -254,7 +254,6 @@ pub struct Metrics {
     pub queue: QueueMetrics,
     /// The leaf ingest session's counters.
     pub ingest: IngestMetrics,
-    deployment: Mutex<Option<DeploymentSnapshot>>,
 }
 
 /// The counters of the durable `$upstream` queue, written by its owner.
@@ -419,7 +418,6 @@ impl Metrics {
             ),
             upstream: AtomicU64::new(0),
             unrouted: AtomicU64::new(0),
-            deployment: Mutex::new(None),
             queue: QueueMetrics::default(),
             ingest: IngestMetrics::default(),
         }
@@ -460,11 +458,6 @@ impl Metrics {
         *self.modules.write().unwrap_or_else(|p| p.into_inner()) = modules;
     }
 
-    /// Records the last deployment's outcome.
-    pub(crate) fn set_deployment(&self, deployment: DeploymentSnapshot) {
-        *self.deployment.lock().unwrap_or_else(|p| p.into_inner()) = Some(deployment);
-    }
-
     /// Replaces the route counters.
     pub(crate) fn set_routes(&self, routes: Vec<Arc<RouteMetrics>>) {
         *self.routes.write().unwrap_or_else(|p| p.into_inner()) = routes;
@@ -486,11 +479,6 @@ impl Metrics {
             unrouted: read(&self.unrouted),
             queue: self.queue.snapshot(),
             ingest: self.ingest.snapshot(),
-            deployment: self
-                .deployment
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
         }
     }
 }
@@ -553,19 +541,6 @@ pub struct MetricsSnapshot {
     pub ingest: IngestSnapshot,
     /// Messages that matched no route.
     pub unrouted: u64,
-    /// The last deployment applied or refused.
-    pub deployment: Option<DeploymentSnapshot>,
-}
-
-/// The last deployment's outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeploymentSnapshot {
-    /// Its version (0: the manifest file).
-    pub version: u64,
-    /// 200 (applied) or 400 (refused).
-    pub code: u16,
-    /// What was started, restarted and stopped, or why it was refused.
-    pub description: String,
 }
 
 impl MetricsSnapshot {

@@ -134,7 +134,7 @@ async fn a_cloud_deployment_is_applied_as_a_diff_and_survives_a_restart() {
     .await
     .unwrap();
     let d = eventually(Duration::from_secs(20), "v3 reported", || {
-        gw.metrics().deployment.filter(|d| d.version == 3).ok_or(())
+        gw.deployment().filter(|d| d.version == 3).ok_or(())
     })
     .await;
     assert_eq!(d.code, 400);
@@ -182,7 +182,7 @@ async fn editing_the_manifest_file_applies_it_with_no_broker() {
     // An edit that does not validate is refused, and changes nothing.
     std::fs::write(&path, "[routes]\nin = \"FROM /nowhere\"\n").unwrap();
     let d = eventually(Duration::from_secs(20), "the edit refused", || {
-        gw.metrics().deployment.filter(|d| d.code == 400).ok_or(())
+        gw.deployment().filter(|d| d.code == 400).ok_or(())
     })
     .await;
     assert!(d.description.contains("/nowhere"), "{}", d.description);
@@ -244,7 +244,7 @@ async fn a_stored_deployment_that_no_longer_loads_gives_way_to_the_manifest() {
     let mut gw = Gateway::start_with(&m, &offline).await.unwrap();
     let mut up = gw.subscribe_upstream();
     assert_eq!(relayed_by(&gw, &mut up, 1).await, "a");
-    let d = gw.metrics().deployment.unwrap();
+    let d = gw.deployment().unwrap();
     assert_eq!((d.version, d.code), (0, 200));
     gw.shutdown().await;
 }

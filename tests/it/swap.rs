@@ -122,7 +122,7 @@ async fn a_new_version_that_keeps_trapping_is_rolled_back() {
     loop {
         gw.inject("dev", new_message("trap")).await.unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if let Some(d) = gw.metrics().deployment.filter(|d| d.code == 500) {
+        if let Some(d) = gw.deployment().filter(|d| d.code == 500) {
             assert!(
                 d.description.contains("rolled module `m` back"),
                 "{}",

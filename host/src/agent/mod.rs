@@ -24,7 +24,7 @@ pub mod artifacts;
 pub mod methods;
 pub mod status;
 
-use crate::deployer::{AgentCommand, DeployRequest};
+use crate::deployer::{AgentCommand, DeployRequest, DeploymentSnapshot};
 use crate::envelope::{Envelope, Producer};
 use crate::message::{IdGenerator, new_message, stamp_from_device};
 use crate::metrics::{Metrics, ModuleStatus};
@@ -73,6 +73,8 @@ pub struct AgentIo {
     pub ids: Arc<IdGenerator>,
     /// The gateway's counters, for the status.
     pub metrics: Arc<Metrics>,
+    /// The last deployment's outcome, as the deployer publishes it.
+    pub deployment: watch::Receiver<Option<DeploymentSnapshot>>,
     /// Where pushed artifacts are checked and stored.
     pub intake: Intake,
     /// Turns true when the gateway stops.
@@ -88,6 +90,7 @@ struct Agent {
     router: mpsc::Sender<Envelope>,
     ids: Arc<IdGenerator>,
     metrics: Arc<Metrics>,
+    deployment: watch::Receiver<Option<DeploymentSnapshot>>,
     client: Option<AsyncClient>,
     /// Twins whose reported document has not been published since it changed.
     unpublished: BTreeSet<String>,
@@ -306,13 +309,18 @@ impl Agent {
                     let _ = control.try_send(Control::TwinChanged);
                 }
             }
-            AgentCommand::Deployed => {}
         }
     }
 
     fn publish_status(&mut self) {
         let Some(client) = &self.client else { return };
-        let doc = status::document(&self.device, &self.metrics.snapshot(), &self.twin_errors);
+        let deployment = self.deployment.borrow().clone();
+        let doc = status::document(
+            &self.device,
+            &self.metrics.snapshot(),
+            deployment.as_ref(),
+            &self.twin_errors,
+        );
         if self.last_status.as_ref() == Some(&doc) {
             return;
         }
@@ -361,6 +369,7 @@ pub async fn run(io: AgentIo) {
         router,
         ids,
         metrics,
+        deployment,
         intake,
         mut shutdown,
     } = io;
@@ -377,6 +386,7 @@ pub async fn run(io: AgentIo) {
         router,
         ids,
         metrics,
+        deployment,
         client: None,
         unpublished: BTreeSet::new(),
         twin_errors: BTreeMap::new(),
@@ -385,6 +395,8 @@ pub async fn run(io: AgentIo) {
     };
     let mut status_tick = tokio::time::interval(STATUS_EVERY);
     let mut changes_open = true;
+    let mut deployments = agent.deployment.clone();
+    let mut deployments_open = true;
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -409,6 +421,10 @@ pub async fn run(io: AgentIo) {
                     agent.publish_status();
                 }
                 None => break,
+            },
+            changed = deployments.changed(), if deployments_open => match changed {
+                Ok(()) => agent.publish_status(),
+                Err(_) => deployments_open = false,
             },
             _ = status_tick.tick() => agent.publish_status(),
         }

@@ -1,6 +1,7 @@
 //! The status document the gateway publishes, retained, for the operator's
 //! tools (`docs/protocol.md`, "Status").
 
+use crate::deployer::DeploymentSnapshot;
 use crate::message::rfc3339;
 use crate::metrics::{MetricsSnapshot, ModuleStatus};
 use crate::protocol::status::{DesiredStatus, Ingest, ModuleState, Queue, Status};
@@ -24,10 +25,12 @@ pub fn runtime_status(status: ModuleStatus) -> &'static str {
 }
 
 /// The status document, without its time stamp (so that two can be compared
-/// to see whether anything changed).
+/// to see whether anything changed): the counters in `snap`, the last
+/// deployment's outcome, and the twins' errors.
 pub fn document(
     device: &str,
     snap: &MetricsSnapshot,
+    deployment: Option<&DeploymentSnapshot>,
     twin_errors: &BTreeMap<String, String>,
 ) -> Status {
     let modules = snap
@@ -64,8 +67,8 @@ pub fn document(
             read_pauses: Some(i.read_pauses),
         }),
         twin_errors: twin_errors.clone(),
-        last_desired_version: snap.deployment.as_ref().map(|d| d.version),
-        last_desired_status: snap.deployment.as_ref().map(|d| DesiredStatus {
+        last_desired_version: deployment.map(|d| d.version),
+        last_desired_status: deployment.map(|d| DesiredStatus {
             code: Some(d.code),
             description: Some(d.description.clone()),
         }),
@@ -86,7 +89,7 @@ mod tests {
     #[test]
     fn the_ingest_block_is_there_only_with_an_ingest_session() {
         let metrics = Metrics::new(["filter"], ["leaf"]);
-        let doc = document("gw", &metrics.snapshot(), &BTreeMap::new());
+        let doc = document("gw", &metrics.snapshot(), None, &BTreeMap::new());
         assert_eq!(doc.ingest, None);
         assert!(!stamped(doc).contains("ingest"));
 
@@ -94,7 +97,7 @@ mod tests {
         metrics.ingest.set_pending(1024);
         metrics.ingest.read_paused();
         metrics.ingest.set_pending(3);
-        let doc = document("gw", &metrics.snapshot(), &BTreeMap::new());
+        let doc = document("gw", &metrics.snapshot(), None, &BTreeMap::new());
         let text = stamped(doc);
         assert!(
             text.contains(r#""ingest":{"pending":3,"peakPending":1024,"readPauses":1}"#),

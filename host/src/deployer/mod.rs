@@ -58,9 +58,18 @@ pub enum AgentCommand {
         /// Each running module's control queue.
         controls: HashMap<String, mpsc::Sender<Control>>,
     },
-    /// A deployment was applied or refused (the outcome is in the
-    /// metrics): publish the status now.
-    Deployed,
+}
+
+/// The last deployment's outcome, which the deployer publishes on a `watch`
+/// channel ([`DeployerIo::outcome`]) for the agent's status document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentSnapshot {
+    /// Its version (0: the manifest file).
+    pub version: u64,
+    /// [`APPLIED`], [`REFUSED`] or [`ROLLED_BACK`].
+    pub code: u16,
+    /// What was started, restarted and stopped, or why it was refused.
+    pub description: String,
 }
 
 /// What happened to a deployment.
@@ -170,6 +179,9 @@ pub struct DeployerIo {
     pub device_twin: SharedTwin,
     /// The deployer's own request queue, for rollbacks its probations ask for.
     pub requests: mpsc::Sender<DeployRequest>,
+    /// Where the deployer publishes the last deployment's outcome; the
+    /// deployer is its only writer.
+    pub outcome: signal::Sender<Option<DeploymentSnapshot>>,
 }
 
 /// The deployer's state.

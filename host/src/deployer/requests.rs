@@ -2,20 +2,18 @@
 //! deployment that was applied, reports the outcome (status, agent), and
 //! runs until the gateway stops.
 
-use super::{APPLIED, AgentCommand, DeployOutcome, DeployRequest, Deployer, REFUSED, stop};
+use super::{APPLIED, DeployOutcome, DeployRequest, Deployer, DeploymentSnapshot, REFUSED, stop};
 use crate::manifest::Manifest;
-use crate::metrics::DeploymentSnapshot;
 use crate::protocol::deployment::{Deployment, claimed_version};
 use tokio::sync::{mpsc, watch as signal};
 
 impl Deployer {
-    async fn report(&self, version: u64, outcome: &DeployOutcome) {
-        self.io.metrics.set_deployment(DeploymentSnapshot {
+    fn report(&self, version: u64, outcome: &DeployOutcome) {
+        self.io.outcome.send_replace(Some(DeploymentSnapshot {
             version,
             code: outcome.code,
             description: outcome.description.clone(),
-        });
-        let _ = self.io.agent.send(AgentCommand::Deployed).await;
+        }));
     }
 
     /// Handles one request.
@@ -27,7 +25,7 @@ impl Deployer {
                     Err(e) => refused(&e.to_string()),
                 };
                 log(0, &outcome);
-                self.report(0, &outcome).await;
+                self.report(0, &outcome);
                 if let Some(reply) = reply {
                     let _ = reply.send(outcome);
                 }
@@ -35,7 +33,7 @@ impl Deployer {
             DeployRequest::Invalid { description } => {
                 let outcome = refused(&description);
                 log(0, &outcome);
-                self.report(0, &outcome).await;
+                self.report(0, &outcome);
             }
             DeployRequest::Cloud { payload } => self.cloud_deployment(&payload).await,
             DeployRequest::Rollback { module, swap } => self.roll_back(&module, swap).await,
@@ -60,7 +58,7 @@ impl Deployer {
                         );
                     }
                     let outcome = refused(&format!("the deployment document is malformed: {why}"));
-                    self.report(version, &outcome).await;
+                    self.report(version, &outcome);
                 }
                 return;
             }
@@ -87,7 +85,7 @@ impl Deployer {
             tracing::error!("cannot record that deployment v{version} was refused: {e}");
         }
         log(version, &outcome);
-        self.report(version, &outcome).await;
+        self.report(version, &outcome);
     }
 
     /// Applies requests until the gateway stops, then stops every module.
@@ -117,7 +115,7 @@ impl Deployer {
 
     /// Reports the first deployment's outcome to the agent.
     pub async fn report_start(&self, version: u64, outcome: &DeployOutcome) {
-        self.report(version, outcome).await;
+        self.report(version, outcome);
     }
 }
 

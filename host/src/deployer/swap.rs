@@ -9,9 +9,11 @@
 //! [`PROBATION`] of the swap is swapped back to the previous version, and the
 //! status says so.
 
-use super::{DeployError, DeployRequest, Deployer, Module, ROLLED_BACK, requeue, stop};
+use super::{
+    DeployError, DeployRequest, Deployer, DeploymentSnapshot, Module, ROLLED_BACK, requeue, stop,
+};
 use crate::manifest::ModuleSpec;
-use crate::metrics::{DeploymentSnapshot, ModuleMetrics};
+use crate::metrics::ModuleMetrics;
 use crate::runtime::LoadedComponent;
 use crate::supervisor;
 use std::sync::Arc;
@@ -145,18 +147,11 @@ impl Deployer {
         self.modules.insert(i, (name.to_string(), module));
         self.publish_modules().await;
         tracing::error!(module = name, "{description}");
-        let version = self
-            .io
-            .metrics
-            .snapshot()
-            .deployment
-            .map(|d| d.version)
-            .unwrap_or(0);
-        self.io.metrics.set_deployment(DeploymentSnapshot {
+        let version = self.io.outcome.borrow().as_ref().map_or(0, |d| d.version);
+        self.io.outcome.send_replace(Some(DeploymentSnapshot {
             version,
             code: ROLLED_BACK,
             description,
-        });
-        let _ = self.io.agent.send(super::AgentCommand::Deployed).await;
+        }));
     }
 }
