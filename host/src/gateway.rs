@@ -16,6 +16,7 @@ use crate::deployer::{
 };
 use crate::envelope::{Envelope, Producer, UpstreamMessage};
 use crate::ingest;
+use crate::lifecycle::ModuleStates;
 use crate::manifest::{DEFAULT_DEVICE_ID, Manifest};
 use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stamp_from_device};
 use crate::metrics::{Metrics, MetricsSnapshot};
@@ -26,7 +27,7 @@ use crate::runtime::{EpochTicker, LoadError, Runtime, RuntimeError, RuntimeOptio
 use crate::store::{Store, StoreConfig, StoreError};
 use crate::twin::{DEVICE_TWIN_ID, TwinError, TwinStore};
 use crate::uplink::{self, CONTROL_EVENTS, LINK_EVENTS, UplinkConfig};
-use crate::upstream::{self, UpstreamIo};
+use crate::upstream::{self, LinkState, UpstreamIo};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -206,6 +207,8 @@ pub struct Gateway {
     agent_task: JoinHandle<()>,
     metrics: Arc<Metrics>,
     deployment: watch::Receiver<Option<DeploymentSnapshot>>,
+    states: watch::Receiver<ModuleStates>,
+    link: watch::Receiver<LinkState>,
     observers: broadcast::Sender<UpstreamMessage>,
     first_observer: Option<broadcast::Receiver<UpstreamMessage>>,
     ids: Arc<IdGenerator>,
@@ -261,6 +264,7 @@ impl Gateway {
         let (changes_tx, changes_rx) = mpsc::channel(REPORTED_CHANGES);
         let (agent_tx, agent_rx) = mpsc::channel(AGENT_COMMANDS);
         let (outcome_tx, outcome_rx) = watch::channel(None);
+        let (states_tx, states_rx) = watch::channel(Vec::new());
         let (deploy_tx, deploy_rx) = mpsc::channel(DEPLOY_REQUESTS);
 
         let router = Router::new(&[], Vec::new(), upstream_tx, metrics.clone());
@@ -295,6 +299,7 @@ impl Gateway {
             ids: ids.clone(),
             metrics: metrics.clone(),
             deployment: outcome_rx.clone(),
+            states: states_rx.clone(),
             intake: Intake::new(
                 ArtifactStore::open(&db).map_err(StoreError::from)?,
                 runtime.clone(),
@@ -314,6 +319,7 @@ impl Gateway {
             device_twin,
             requests: deploy_tx.clone(),
             outcome: outcome_tx,
+            states: states_tx,
         })
         .map_err(GatewayError::from)?;
         let (version, applied) = first_deployment(&mut deployer, manifest, options).await;
@@ -360,12 +366,14 @@ impl Gateway {
                 shutdown_rx.clone(),
             ))
         });
+        let (link_state, link_rx) = watch::channel(LinkState::default());
         let upstream_task = tokio::spawn(upstream::run(
             store,
             UpstreamIo {
                 rx: upstream_rx,
                 link,
                 metrics: metrics.clone(),
+                link_state,
                 observers: observers.clone(),
                 flush: manifest.store_and_forward.flush,
             },
@@ -383,6 +391,8 @@ impl Gateway {
             agent_task,
             metrics,
             deployment: outcome_rx,
+            states: states_rx,
+            link: link_rx,
             observers,
             first_observer: Some(first_observer),
             ids,
@@ -412,9 +422,14 @@ impl Gateway {
         &self.failed_to_start
     }
 
-    /// Every counter, now.
+    /// Every counter, each module's lifecycle and the cloud link's state,
+    /// now.
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.metrics.snapshot()
+        let mut snapshot = self.metrics.snapshot().with_states(&self.states.borrow());
+        let link = self.link.borrow();
+        snapshot.queue.connected = link.connected;
+        snapshot.queue.link_error = link.error.clone();
+        snapshot
     }
 
     /// The last deployment's outcome (applied, refused or rolled back), as
@@ -482,6 +497,6 @@ impl Gateway {
         {
             tracing::error!("the cloud connection ended abnormally: {e}");
         }
-        self.metrics.snapshot()
+        self.metrics()
     }
 }

@@ -30,6 +30,8 @@
 //! - [`envelope`]: a message with its producer and receipt, as tasks pass it.
 //! - [`receipt`]: how a producer learns that every copy of its message is safe.
 //! - [`metrics`]: counters per route and module.
+//! - [`lifecycle`]: a module's status, starts and exits, as its supervisor
+//!   publishes them.
 //! - [`backoff`]: the capped exponential backoff of restarts and reconnects.
 //! - [`wait`]: optional deadlines, channels and tasks in `select!` loops.
 //! - [`protocol`]: the cloud protocol: topics, documents, status codes.
@@ -49,6 +51,7 @@ pub mod envelope;
 pub mod gateway;
 pub mod harness;
 pub mod ingest;
+pub mod lifecycle;
 pub mod manifest;
 pub mod message;
 pub mod metrics;

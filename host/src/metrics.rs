@@ -1,101 +1,15 @@
 //! Counters for routes, modules and `$upstream`. Each counter is written by one
 //! owner (the router, an instance task, the upstream task) and read by anyone as
-//! a [`MetricsSnapshot`]. A module's lifecycle (status, restarts, last start and
-//! exit, and why it exited) is written by its supervisor.
+//! a [`MetricsSnapshot`]. A module's lifecycle (status, last start and exit, and
+//! why it exited) is not a counter: its supervisor publishes it
+//! ([`crate::lifecycle`]), and [`MetricsSnapshot::with_states`] joins the two.
 
+pub use crate::lifecycle::{ExitReason, ModuleStatus};
+use crate::lifecycle::{ModuleStates, state_of};
 use serde::Serialize;
-use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
-
-/// What a module instance is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ModuleStatus {
-    /// Being instantiated and initialised.
-    Starting,
-    /// Taking messages.
-    Running,
-    /// Waiting to be restarted after it ended; messages for it wait in its
-    /// queue.
-    Backoff,
-    /// Stopped: the gateway shut it down, the manifest says `stopped`, or it
-    /// exited cleanly and its restart policy does not restart it.
-    Stopped,
-    /// Failed, and its restart policy (`never`) does not restart it.
-    Failed,
-}
-
-impl ModuleStatus {
-    fn from_u8(v: u8) -> Self {
-        match v {
-            0 => ModuleStatus::Starting,
-            1 => ModuleStatus::Running,
-            2 => ModuleStatus::Stopped,
-            3 => ModuleStatus::Backoff,
-            _ => ModuleStatus::Failed,
-        }
-    }
-
-    fn as_u8(self) -> u8 {
-        match self {
-            ModuleStatus::Starting => 0,
-            ModuleStatus::Running => 1,
-            ModuleStatus::Stopped => 2,
-            ModuleStatus::Backoff => 3,
-            ModuleStatus::Failed => 4,
-        }
-    }
-}
-
-/// Why a module instance ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", content = "detail", rename_all = "kebab-case")]
-pub enum ExitReason {
-    /// It trapped: a panic in the guest, or an invalid operation.
-    Trap(String),
-    /// A call ran past its CPU deadline.
-    Deadline(String),
-    /// It trapped after growing its memory past its limit was refused.
-    OutOfMemory(String),
-    /// It could not be instantiated, or its `init` returned an error.
-    InitFailed(String),
-    /// It exited (WASI `exit`) with this code.
-    Exit(i32),
-    /// The gateway stopped it.
-    Shutdown,
-}
-
-impl ExitReason {
-    /// Whether it counts as a failure for the restart policy: everything but an
-    /// exit with code 0 and a shutdown.
-    pub fn is_failure(&self) -> bool {
-        !matches!(self, ExitReason::Exit(0) | ExitReason::Shutdown)
-    }
-}
-
-impl fmt::Display for ExitReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExitReason::Trap(d) => write!(f, "trapped: {d}"),
-            ExitReason::Deadline(d) => write!(f, "ran past its CPU deadline: {d}"),
-            ExitReason::OutOfMemory(d) => write!(f, "ran out of memory: {d}"),
-            ExitReason::InitFailed(d) => write!(f, "failed to start: {d}"),
-            ExitReason::Exit(code) => write!(f, "exited with code {code}"),
-            ExitReason::Shutdown => write!(f, "stopped by the gateway"),
-        }
-    }
-}
-
-/// When a module's instance last started and ended, and why it ended.
-#[derive(Debug, Default, Clone)]
-struct Lifecycle {
-    digest: Option<String>,
-    last_start: Option<SystemTime>,
-    last_exit: Option<SystemTime>,
-    exit_reason: Option<ExitReason>,
-}
 
 fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
@@ -110,7 +24,6 @@ fn read(c: &AtomicU64) -> u64 {
 pub struct ModuleMetrics {
     /// The module's name.
     pub name: String,
-    status: AtomicU8,
     received: AtomicU64,
     failed: AtomicU64,
     sent: AtomicU64,
@@ -119,7 +32,6 @@ pub struct ModuleMetrics {
     traps: AtomicU64,
     restarts: AtomicU64,
     timer_calls: AtomicU64,
-    lifecycle: Mutex<Lifecycle>,
 }
 
 impl ModuleMetrics {
@@ -127,7 +39,6 @@ impl ModuleMetrics {
     pub fn new(name: &str) -> Self {
         ModuleMetrics {
             name: name.to_string(),
-            status: AtomicU8::new(ModuleStatus::Starting.as_u8()),
             received: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             sent: AtomicU64::new(0),
@@ -136,13 +47,9 @@ impl ModuleMetrics {
             traps: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
             timer_calls: AtomicU64::new(0),
-            lifecycle: Mutex::new(Lifecycle::default()),
         }
     }
 
-    pub(crate) fn set_status(&self, status: ModuleStatus) {
-        self.status.store(status.as_u8(), Ordering::Relaxed);
-    }
     pub(crate) fn received(&self) {
         bump(&self.received);
     }
@@ -173,35 +80,12 @@ impl ModuleMetrics {
     pub(crate) fn timer_call(&self) {
         bump(&self.timer_calls);
     }
-    fn lifecycle(&self) -> std::sync::MutexGuard<'_, Lifecycle> {
-        // The guarded data is plain values, valid even if a writer panicked.
-        self.lifecycle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-    pub(crate) fn instance_started(&self, at: SystemTime, digest: &str) {
-        let mut lifecycle = self.lifecycle();
-        lifecycle.last_start = Some(at);
-        if lifecycle.digest.as_deref() != Some(digest) {
-            lifecycle.digest = Some(digest.to_string());
-        }
-    }
-    pub(crate) fn instance_ended(&self, at: SystemTime, reason: ExitReason) {
-        let mut lifecycle = self.lifecycle();
-        lifecycle.last_exit = Some(at);
-        lifecycle.exit_reason = Some(reason);
-    }
-
-    /// The module's current status.
-    pub fn status(&self) -> ModuleStatus {
-        ModuleStatus::from_u8(self.status.load(Ordering::Relaxed))
-    }
-
+    /// Its counters, with the lifecycle fields at their defaults until
+    /// [`MetricsSnapshot::with_states`] fills them.
     fn snapshot(&self) -> ModuleSnapshot {
-        let lifecycle = self.lifecycle().clone();
         ModuleSnapshot {
             name: self.name.clone(),
-            status: self.status(),
+            status: ModuleStatus::Starting,
             received: read(&self.received),
             failed: read(&self.failed),
             sent: read(&self.sent),
@@ -210,10 +94,10 @@ impl ModuleMetrics {
             traps: read(&self.traps),
             restarts: read(&self.restarts),
             timer_calls: read(&self.timer_calls),
-            digest: lifecycle.digest,
-            last_start: lifecycle.last_start,
-            last_exit: lifecycle.last_exit,
-            exit_reason: lifecycle.exit_reason,
+            digest: None,
+            last_start: None,
+            last_exit: None,
+            exit_reason: None,
         }
     }
 }
@@ -267,8 +151,6 @@ pub struct QueueMetrics {
     store_errors: AtomicU64,
     delivered: AtomicU64,
     broker_refused: AtomicU64,
-    connected: AtomicU8,
-    link_error: Mutex<Option<String>>,
 }
 
 impl QueueMetrics {
@@ -277,15 +159,6 @@ impl QueueMetrics {
     }
     pub(crate) fn broker_refused(&self) {
         bump(&self.broker_refused);
-    }
-    pub(crate) fn set_connected(&self, up: bool) {
-        self.connected.store(u8::from(up), Ordering::Relaxed);
-        if up {
-            *self.link_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        }
-    }
-    pub(crate) fn set_link_error(&self, reason: &str) {
-        *self.link_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
     }
     pub(crate) fn set_size(&self, depth: u64, bytes: u64) {
         self.depth.store(depth, Ordering::Relaxed);
@@ -314,12 +187,8 @@ impl QueueMetrics {
             store_errors: read(&self.store_errors),
             delivered: read(&self.delivered),
             broker_refused: read(&self.broker_refused),
-            connected: self.connected.load(Ordering::Relaxed) == 1,
-            link_error: self
-                .link_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            connected: false,
+            link_error: None,
         }
     }
 }
@@ -390,10 +259,11 @@ pub struct QueueSnapshot {
     pub delivered: u64,
     /// Messages the cloud broker refused (they stay queued).
     pub broker_refused: u64,
-    /// Whether the cloud connection is up.
+    /// Whether the cloud connection is up (from the sink's link state; false
+    /// in [`Metrics::snapshot`] alone).
     pub connected: bool,
     /// Why the last attempt to reach the cloud broker failed, while it is
-    /// not connected.
+    /// not connected (from the sink's link state).
     pub link_error: Option<String>,
 }
 
@@ -544,6 +414,22 @@ pub struct MetricsSnapshot {
 }
 
 impl MetricsSnapshot {
+    /// The snapshot with each module's lifecycle (status, digest, last start
+    /// and exit, exit reason) filled from `states`, as its supervisor last
+    /// published it.
+    pub fn with_states(mut self, states: &ModuleStates) -> MetricsSnapshot {
+        for m in &mut self.modules {
+            if let Some(state) = state_of(states, &m.name) {
+                m.status = state.status;
+                m.digest = state.digest;
+                m.last_start = state.last_start;
+                m.last_exit = state.last_exit;
+                m.exit_reason = state.exit_reason;
+            }
+        }
+        self
+    }
+
     /// The snapshot of module `name`.
     pub fn module(&self, name: &str) -> Option<&ModuleSnapshot> {
         self.modules.iter().find(|m| m.name == name)

@@ -15,11 +15,17 @@
 //! bounded queue, and when the queue is full the router drops and counts them.
 //! A module its policy does not restart ends as `failed` or `stopped`, and its
 //! queue closes, so the router counts what it can no longer deliver.
+//!
+//! The supervisor is the only writer of its module's lifecycle (status, last
+//! start and exit, exit reason, traps): it publishes it on the `watch` channel
+//! the deployer gave it ([`crate::lifecycle`]); its counters go to
+//! [`crate::metrics`].
 
 pub mod policy;
 
 use crate::envelope::{Delivery, Envelope, Producer};
-use crate::metrics::{ExitReason, ModuleMetrics, ModuleStatus};
+use crate::lifecycle::{ExitReason, ModuleState, ModuleStatus};
+use crate::metrics::ModuleMetrics;
 use crate::receipt::Receipt;
 use crate::runtime::grants::Grants;
 use crate::runtime::storage::ModuleStorage;
@@ -87,6 +93,8 @@ pub struct InstanceIo {
     pub router: mpsc::Sender<Envelope>,
     /// Its counters.
     pub metrics: Arc<ModuleMetrics>,
+    /// Where it publishes its lifecycle; the supervisor is its only writer.
+    pub state: watch::Sender<ModuleState>,
     /// Turns true when the gateway stops.
     pub shutdown: watch::Receiver<bool>,
     /// Told once whether the first `init` succeeded.
@@ -287,6 +295,14 @@ impl Supervisor {
     }
 }
 
+/// Publishes that an instance ended now, for `reason`.
+fn ended(state: &watch::Sender<ModuleState>, reason: ExitReason) {
+    state.send_modify(|s| {
+        s.last_exit = Some(SystemTime::now());
+        s.exit_reason = Some(reason);
+    });
+}
+
 /// Runs a module until it is stopped (`io.shutdown`), or until its restart
 /// policy gives up on it, starting with `ready`, an instance already
 /// initialised (a hot swap's new version), if given. Stopped, it hands back its
@@ -305,6 +321,7 @@ pub async fn run_from(
         control,
         router,
         metrics,
+        state,
         shutdown,
         started,
     } = io;
@@ -322,8 +339,9 @@ pub async fn run_from(
     let name = spec.name.clone();
     let mut started = Some(started);
     let mut supervision = Supervision::new(spec.restart);
+    let set_status = |status| state.send_modify(|s| s.status = status);
     let status = loop {
-        task.metrics.set_status(ModuleStatus::Starting);
+        set_status(ModuleStatus::Starting);
         let instance = match ready.take() {
             Some(instance) => Ok(instance),
             None => start(&spec, &runtime).await,
@@ -331,19 +349,25 @@ pub async fn run_from(
         let reason = match instance {
             Ok(mut live) => {
                 supervision.started(Instant::now());
-                task.metrics
-                    .instance_started(SystemTime::now(), spec.component.digest());
-                task.metrics.set_status(ModuleStatus::Running);
+                state.send_modify(|s| {
+                    s.status = ModuleStatus::Running;
+                    s.last_start = Some(SystemTime::now());
+                    s.digest = Some(spec.component.digest().to_string());
+                });
                 if let Some(started) = started.take() {
                     let _ = started.send(Ok(()));
                 }
                 match task.serve(&mut live).await {
                     Served::Shutdown => {
-                        task.metrics
-                            .instance_ended(SystemTime::now(), ExitReason::Shutdown);
+                        ended(&state, ExitReason::Shutdown);
                         break ModuleStatus::Stopped;
                     }
-                    Served::Ended(reason) => reason,
+                    Served::Ended(reason) => {
+                        if !matches!(reason, ExitReason::Exit(_)) {
+                            state.send_modify(|s| s.traps += 1);
+                        }
+                        reason
+                    }
                 }
             }
             Err(reason) => {
@@ -353,9 +377,9 @@ pub async fn run_from(
         };
         let failed = reason.is_failure();
         let said = reason.to_string();
-        task.metrics.instance_ended(SystemTime::now(), reason);
+        ended(&state, reason);
         let next = supervision.ended(Instant::now(), failed);
-        task.metrics.set_status(match next {
+        set_status(match next {
             Next::Restart { .. } => ModuleStatus::Backoff,
             Next::Fail => ModuleStatus::Failed,
             Next::Stop => ModuleStatus::Stopped,
@@ -385,7 +409,7 @@ pub async fn run_from(
     {
         tracing::error!(module = %name, "cannot flush the module's storage: {e}");
     }
-    task.metrics.set_status(status);
+    set_status(status);
     let stopped_by_gateway = *task.shutdown.borrow();
     stopped_by_gateway.then_some(task.inbox)
 }

@@ -37,7 +37,7 @@ use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 
@@ -64,6 +64,17 @@ struct Link {
     cursor: Option<QueueKey>,
 }
 
+/// The cloud link as the sink sees it, published on a `watch` channel whose
+/// only writer is the sink.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkState {
+    /// Whether a connection is up.
+    pub connected: bool,
+    /// Why the last connection went down or failed (a refused certificate, a
+    /// wrong password), until the next one is up.
+    pub error: Option<String>,
+}
+
 /// What the sink works with.
 pub struct UpstreamIo {
     /// Messages from the router.
@@ -73,6 +84,8 @@ pub struct UpstreamIo {
     pub link: Option<(mpsc::Receiver<LinkEvent>, String, u16)>,
     /// The gateway's counters.
     pub metrics: Arc<Metrics>,
+    /// Where the sink publishes the link's state.
+    pub link_state: watch::Sender<LinkState>,
     /// Who hears about each accepted message.
     pub observers: broadcast::Sender<UpstreamMessage>,
     /// When a batch is flushed, and whether acceptance waits for it.
@@ -89,6 +102,7 @@ struct Waiting {
 struct Sink {
     store: Store,
     metrics: Arc<Metrics>,
+    link_state: watch::Sender<LinkState>,
     observers: broadcast::Sender<UpstreamMessage>,
     link: Option<Link>,
     topic: String,
@@ -345,7 +359,10 @@ impl Sink {
         for event in events {
             match event {
                 LinkEvent::Connected { generation, client } => {
-                    self.metrics.queue.set_connected(true);
+                    self.link_state.send_replace(LinkState {
+                        connected: true,
+                        error: None,
+                    });
                     self.link = Some(Link {
                         generation,
                         client,
@@ -382,14 +399,14 @@ impl Sink {
                 LinkEvent::Disconnected {
                     generation, reason, ..
                 } => {
-                    self.metrics.queue.set_link_error(&reason);
+                    self.link_state.send_modify(|l| l.error = Some(reason));
                     if self
                         .link
                         .as_ref()
                         .is_some_and(|l| l.generation == generation)
                     {
                         self.link = None;
-                        self.metrics.queue.set_connected(false);
+                        self.link_state.send_modify(|l| l.connected = false);
                     }
                 }
             }
@@ -416,6 +433,7 @@ pub async fn run(store: Store, io: UpstreamIo) {
         mut rx,
         link,
         metrics,
+        link_state,
         observers,
         flush,
     } = io;
@@ -426,6 +444,7 @@ pub async fn run(store: Store, io: UpstreamIo) {
     let mut sink = Sink {
         store,
         metrics,
+        link_state,
         observers,
         link: None,
         topic,

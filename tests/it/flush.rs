@@ -59,6 +59,7 @@ fn sink(
             rx,
             link: None,
             metrics: Arc::new(Metrics::new([], [])),
+            link_state: tokio::sync::watch::channel(Default::default()).0,
             observers,
             flush,
         },

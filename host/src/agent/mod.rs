@@ -26,8 +26,9 @@ pub mod status;
 
 use crate::deployer::{AgentCommand, DeployRequest, DeploymentSnapshot};
 use crate::envelope::{Envelope, Producer};
+use crate::lifecycle::{ModuleStates, ModuleStatus, state_of};
 use crate::message::{IdGenerator, new_message, stamp_from_device};
-use crate::metrics::{Metrics, ModuleStatus};
+use crate::metrics::Metrics;
 use crate::protocol::code::NOT_FOUND;
 use crate::protocol::status::Status;
 use crate::protocol::topics::{Addressed, Topics};
@@ -75,6 +76,8 @@ pub struct AgentIo {
     pub metrics: Arc<Metrics>,
     /// The last deployment's outcome, as the deployer publishes it.
     pub deployment: watch::Receiver<Option<DeploymentSnapshot>>,
+    /// The modules' lifecycles, as the deployer publishes them.
+    pub states: watch::Receiver<ModuleStates>,
     /// Where pushed artifacts are checked and stored.
     pub intake: Intake,
     /// Turns true when the gateway stops.
@@ -91,6 +94,7 @@ struct Agent {
     ids: Arc<IdGenerator>,
     metrics: Arc<Metrics>,
     deployment: watch::Receiver<Option<DeploymentSnapshot>>,
+    states: watch::Receiver<ModuleStates>,
     client: Option<AsyncClient>,
     /// Twins whose reported document has not been published since it changed.
     unpublished: BTreeSet<String>,
@@ -177,11 +181,8 @@ impl Agent {
                 return;
             }
         };
-        let running = self
-            .metrics
-            .modules()
-            .iter()
-            .any(|m| &*m.name == module && m.status() == ModuleStatus::Running);
+        let running = state_of(&self.states.borrow(), module)
+            .is_some_and(|s| s.status == ModuleStatus::Running);
         match self.controls.get(module) {
             Some(control) if running => methods::dispatch(request, module, control, client),
             _ => {
@@ -315,9 +316,10 @@ impl Agent {
     fn publish_status(&mut self) {
         let Some(client) = &self.client else { return };
         let deployment = self.deployment.borrow().clone();
+        let snapshot = self.metrics.snapshot().with_states(&self.states.borrow());
         let doc = status::document(
             &self.device,
-            &self.metrics.snapshot(),
+            &snapshot,
             deployment.as_ref(),
             &self.twin_errors,
         );
@@ -370,6 +372,7 @@ pub async fn run(io: AgentIo) {
         ids,
         metrics,
         deployment,
+        states,
         intake,
         mut shutdown,
     } = io;
@@ -387,6 +390,7 @@ pub async fn run(io: AgentIo) {
         ids,
         metrics,
         deployment,
+        states,
         client: None,
         unpublished: BTreeSet::new(),
         twin_errors: BTreeMap::new(),

@@ -25,8 +25,9 @@ pub mod watch;
 
 use crate::artifact::pushed::ArtifactStore;
 use crate::envelope::{Delivery, Envelope};
+use crate::lifecycle::{self, ModuleState, ModuleStates};
 use crate::manifest::{DesiredStatus, Manifest, ModuleSpec};
-use crate::metrics::{Metrics, ModuleMetrics, ModuleStatus};
+use crate::metrics::{Metrics, ModuleMetrics};
 use crate::route::RouteSpec;
 use crate::router::{ModuleInbox, RouterCommand};
 use crate::runtime::storage::ModuleStorage;
@@ -155,6 +156,8 @@ struct Running {
     stop: signal::Sender<bool>,
     control: mpsc::Sender<Control>,
     task: JoinHandle<Option<mpsc::Receiver<Delivery>>>,
+    /// What its supervisor publishes of its lifecycle.
+    state: signal::Receiver<ModuleState>,
 }
 
 /// What the deployer works with.
@@ -182,6 +185,9 @@ pub struct DeployerIo {
     /// Where the deployer publishes the last deployment's outcome; the
     /// deployer is its only writer.
     pub outcome: signal::Sender<Option<DeploymentSnapshot>>,
+    /// Where the deployer publishes its modules with their supervisors'
+    /// lifecycle channels, whenever the set changes.
+    pub states: signal::Sender<ModuleStates>,
 }
 
 /// The deployer's state.
@@ -283,11 +289,13 @@ impl Deployer {
         let (stop, stop_rx) = signal::channel(false);
         let (control, control_rx) = mpsc::channel(CONTROL_QUEUE);
         let (started, started_rx) = oneshot::channel();
+        let (state, state_rx) = signal::channel(ModuleState::default());
         let io = InstanceIo {
             inbox,
             control: control_rx,
             router: self.io.router.clone(),
             metrics: module.metrics.clone(),
+            state,
             shutdown: stop_rx,
             started,
         };
@@ -302,6 +310,7 @@ impl Deployer {
                 stop,
                 control,
                 task,
+                state: state_rx,
             },
             (name, started_rx),
         )
@@ -375,16 +384,14 @@ impl Deployer {
                     (module, rx)
                 }
             };
-            match components.remove(&spec.name) {
-                Some(component) => {
-                    module.component = Some(component.clone());
-                    let (running, start) = self.start(spec, component, &mut module, inbox)?;
-                    module.running = Some(running);
-                    starts.push(start);
-                }
-                // Stopped in the manifest: its queue closes, and the router
-                // counts what it can no longer deliver.
-                None => module.metrics.set_status(ModuleStatus::Stopped),
+            // A module stopped in the manifest has no component here: its
+            // queue closes, the router counts what it can no longer deliver,
+            // and with no supervisor its state in the table is `stopped`.
+            if let Some(component) = components.remove(&spec.name) {
+                module.component = Some(component.clone());
+                let (running, start) = self.start(spec, component, &mut module, inbox)?;
+                module.running = Some(running);
+                starts.push(start);
             }
             next.push((spec.name.clone(), module));
         }
@@ -469,6 +476,18 @@ impl Deployer {
             self.modules
                 .iter()
                 .map(|(_, m)| m.metrics.clone())
+                .collect(),
+        );
+        self.io.states.send_replace(
+            self.modules
+                .iter()
+                .map(|(name, m)| {
+                    let state = m.running.as_ref().map_or_else(
+                        || lifecycle::fixed(ModuleState::stopped()),
+                        |r| r.state.clone(),
+                    );
+                    (name.clone(), state)
+                })
                 .collect(),
         );
         let (done, applied) = oneshot::channel();

@@ -12,13 +12,12 @@
 use super::{
     DeployError, DeployRequest, Deployer, DeploymentSnapshot, Module, ROLLED_BACK, requeue, stop,
 };
+use crate::lifecycle::ModuleState;
 use crate::manifest::ModuleSpec;
-use crate::metrics::ModuleMetrics;
 use crate::runtime::LoadedComponent;
 use crate::supervisor;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch as signal};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -26,8 +25,6 @@ use tokio::time::Instant;
 pub const PROBATION: Duration = Duration::from_secs(60);
 /// More traps than this during the probation roll the swap back.
 pub const PROBATION_TRAPS: u64 = 3;
-/// How often the probation looks at the trap count.
-const PROBATION_CHECK: Duration = Duration::from_millis(100);
 
 /// A swapped-in version on probation, and what to go back to.
 pub(super) struct Probation {
@@ -51,21 +48,30 @@ pub(super) enum Swapped {
     Kept(String),
 }
 
-/// Watches `metrics` for traps after swap `swap`, and asks for a rollback if
-/// there are too many.
-async fn watch(metrics: Arc<ModuleMetrics>, swap: u64, requests: mpsc::Sender<DeployRequest>) {
-    let before = metrics.traps();
+/// Watches the new version's lifecycle (`state`, from its supervisor) after
+/// swap `swap` of module `name`, and asks for a rollback if it traps more than
+/// [`PROBATION_TRAPS`] times within [`PROBATION`].
+async fn watch(
+    mut state: signal::Receiver<ModuleState>,
+    name: String,
+    swap: u64,
+    requests: mpsc::Sender<DeployRequest>,
+) {
     let until = Instant::now() + PROBATION;
-    while Instant::now() < until {
-        tokio::time::sleep(PROBATION_CHECK).await;
-        if metrics.traps().saturating_sub(before) > PROBATION_TRAPS {
+    loop {
+        if state.borrow_and_update().traps > PROBATION_TRAPS {
             let _ = requests
-                .send(DeployRequest::Rollback {
-                    module: metrics.name.clone(),
-                    swap,
-                })
+                .send(DeployRequest::Rollback { module: name, swap })
                 .await;
             return;
+        }
+        tokio::select! {
+            changed = state.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            () = tokio::time::sleep_until(until) => return,
         }
     }
 }
@@ -93,12 +99,14 @@ impl Deployer {
         module.spec = spec.clone();
         module.component = Some(component);
         let (running, _) = self.spawn(instance, module, rx, Some(ready));
+        let state = running.state.clone();
         module.running = Some(running);
         module.probation = None;
         if let (true, (previous, Some(old_component))) = (probation, previous) {
             self.swaps += 1;
             let watcher = tokio::spawn(watch(
-                module.metrics.clone(),
+                state,
+                spec.name.clone(),
                 self.swaps,
                 self.io.requests.clone(),
             ));
