@@ -11,6 +11,7 @@ use ganglion::message::property;
 use ganglion::{Gateway, GatewayOptions, Manifest};
 use ganglion_tests::artifacts::RELAY;
 use ganglion_tests::broker::Broker;
+use ganglion_tests::eventually::{POLL, retry};
 use ganglion_tests::leaf::{self, LeafMessage};
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use std::path::Path;
@@ -68,20 +69,20 @@ async fn ingesting(dir: &Path) -> (Broker, Gateway, broadcast::Receiver<Upstream
 
 /// Waits until the ingest session has subscribed (its first message passes).
 async fn until_ingesting(broker: &Broker, rx: &mut broadcast::Receiver<UpstreamMessage>) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        leaf(broker.port(), &[("sensors/pump-1/telemetry", "probe")]).await;
-        if tokio::time::timeout(Duration::from_millis(300), rx.recv())
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "ingest never subscribed"
-        );
-    }
+    let rx = tokio::sync::Mutex::new(rx);
+    retry(
+        POLL,
+        Duration::from_secs(20),
+        "ingest to subscribe",
+        || async {
+            leaf(broker.port(), &[("sensors/pump-1/telemetry", "probe")]).await;
+            let mut rx = rx.lock().await;
+            tokio::time::timeout(Duration::from_millis(300), rx.recv())
+                .await
+                .map(drop)
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,9 +9,13 @@ use ganglion::operator::{BrokerSettings, OperatorError, Session, monitor, status
 use ganglion::{Gateway, GatewayOptions, Manifest};
 use ganglion_tests::artifacts::TWIN_PROBE;
 use ganglion_tests::broker::Broker;
+use ganglion_tests::eventually::retry;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// How often a test retries a request to the gateway.
+const PAUSE: Duration = Duration::from_millis(200);
 
 /// How long the tests wait for retained documents: the local broker sends
 /// them at once.
@@ -169,19 +173,21 @@ async fn until_twin(
     device: &str,
     want: impl Fn(&twin::TwinSides) -> bool,
 ) -> twin::TwinSides {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let sides = get(broker, device, "probe").await;
-        if want(&sides) {
-            return sides;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "twin never as wanted: {:?}",
-            sides.to_json()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let want = &want;
+    retry(
+        PAUSE,
+        Duration::from_secs(20),
+        "the twin as wanted",
+        || async move {
+            let sides = get(broker, device, "probe").await;
+            if want(&sides) {
+                Ok(sides)
+            } else {
+                Err(sides.to_json())
+            }
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,20 +228,19 @@ async fn invoke_status_and_monitor_against_a_gateway() {
     let mut m = session(&broker).await;
     monitor::start(&mut m, "gw-op").await.unwrap();
     let gw = gateway(dir.path(), &broker, "gw-op").await;
-    let mut s = session(&broker).await;
+    let s = session(&broker).await;
 
     // The gateway subscribes as it connects: retry until it answers.
     let request = MethodRequest::new("gw-op", "probe", "echo", r#"{"hard": true}"#, 7).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let response = loop {
-        match method::invoke(&mut s, &request).await {
-            Ok(r) => break r,
-            Err(e) => {
-                assert!(Instant::now() < deadline, "{e}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    };
+    let shared = tokio::sync::Mutex::new(s);
+    let response = retry(
+        PAUSE,
+        Duration::from_secs(20),
+        "the method's answer",
+        || async { method::invoke(&mut *shared.lock().await, &request).await },
+    )
+    .await;
+    let mut s = shared.into_inner();
     assert_eq!(response.status, 200);
     assert_eq!(response.payload, json!({"hard": true}));
     assert!(response.is_success());

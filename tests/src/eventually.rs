@@ -40,3 +40,24 @@ pub async fn eventually_every<T, E: Debug>(
         }
     }
 }
+
+/// [`eventually_every`] for a check that must await (a request to the
+/// gateway, a publish): `attempt` is tried every `poll` until it returns
+/// `Ok`; after `within` the test fails with `what` and the last `Err`.
+pub async fn retry<T, E: Debug, F: Future<Output = Result<T, E>>>(
+    poll: Duration,
+    within: Duration,
+    what: &str,
+    mut attempt: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match attempt().await {
+            Ok(value) => return value,
+            Err(seen) if Instant::now() >= deadline => {
+                panic!("timed out after {within:?} waiting for {what}; last seen: {seen:?}")
+            }
+            Err(_) => tokio::time::sleep(poll).await,
+        }
+    }
+}

@@ -6,7 +6,8 @@
 //! - [`cloud`]: a cloud-side subscriber to what the gateway publishes.
 //! - [`leaf`]: a leaf device publishing at QoS 1.
 //! - [`process`]: a `ganglion` process read line by line, and signals.
-//! - [`eventually`]: waiting for a condition, with what was last seen.
+//! - [`eventually`]: waiting for a condition (or retrying an awaited check),
+//!   with what was last seen.
 
 pub mod broker;
 pub mod cloud;

@@ -6,6 +6,7 @@
 
 use ganglion_tests::broker::Broker;
 use ganglion_tests::cloud::{self, Session};
+use ganglion_tests::eventually::retry;
 use ganglion_tests::leaf::{self, LeafMessage};
 use ganglion_tests::process;
 use rumqttc::v5::mqttbytes::QoS;
@@ -265,27 +266,28 @@ async fn five_kills_under_load_through_a_module_lose_no_acknowledged_reading() {
     let mut received = cloud(broker.port()).await;
     let mut child = gateway(dir.path(), &broker);
     // Probes (seq -1) until one comes through: the session has subscribed.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut all = Vec::new();
-    loop {
-        leaf_with(
-            broker.port(),
-            0..1,
-            |_| "{\"machine\":{\"temperature\":99},\"seq\":-1}".to_string(),
-            1,
-        )
-        .await;
-        if let Ok(Some(body)) =
-            tokio::time::timeout(Duration::from_millis(500), received.recv()).await
-        {
-            all.push(body);
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "ingest never subscribed"
-        );
-    }
+    let probed = tokio::sync::Mutex::new(&mut received);
+    let probe = retry(
+        Duration::ZERO,
+        Duration::from_secs(60),
+        "ingest to subscribe",
+        || async {
+            leaf_with(
+                broker.port(),
+                0..1,
+                |_| "{\"machine\":{\"temperature\":99},\"seq\":-1}".to_string(),
+                1,
+            )
+            .await;
+            match tokio::time::timeout(Duration::from_millis(500), probed.lock().await.recv()).await
+            {
+                Ok(Some(body)) => Ok(body),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    let mut all = vec![probe];
 
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
