@@ -32,9 +32,10 @@ use crate::metrics::Metrics;
 use crate::protocol::code::NOT_FOUND;
 use crate::protocol::status::Status;
 use crate::protocol::topics::{Addressed, Topics};
+use crate::protocol::twin::VersionedDoc;
 use crate::runtime::twin::{ReportedChange, SharedTwin, lock};
 use crate::supervisor::Control;
-use crate::twin::{DEVICE_TWIN_ID, DesiredOutcome, TwinDoc, TwinStore, VERSION_KEY};
+use crate::twin::{DEVICE_TWIN_ID, DesiredOutcome, TwinDoc, TwinStore};
 use crate::uplink::ControlEvent;
 use crate::wait;
 use artifacts::Intake;
@@ -126,16 +127,10 @@ impl Agent {
                 .insert(twin.to_string(), Box::new(publish.clone()));
             return;
         };
-        let parsed: Result<Value, String> =
-            serde_json::from_slice(&publish.payload).map_err(|e| format!("not JSON: {e}"));
-        let outcome = parsed.and_then(|full| {
-            let version = full
-                .get(VERSION_KEY)
-                .and_then(Value::as_u64)
-                .ok_or_else(|| format!("it has no whole-number `{VERSION_KEY}`"))?;
+        let outcome = VersionedDoc::parse(&publish.payload).and_then(|desired| {
             let mut doc = lock(&shared);
             let outcome = doc
-                .replace_desired(&full, version)
+                .replace_desired(&Value::Object(desired.properties), desired.version)
                 .map_err(|e| e.to_string())?;
             Ok((outcome, doc.clone()))
         });
@@ -268,9 +263,7 @@ impl Agent {
             };
             let doc = {
                 let d = lock(shared);
-                let mut reported = d.reported.clone();
-                reported.insert(VERSION_KEY.to_string(), d.reported_version.into());
-                Value::Object(reported).to_string()
+                VersionedDoc::new(d.reported_version, d.reported.clone()).to_payload()
             };
             if client
                 .try_publish(self.topics.reported(&twin), QoS::AtMostOnce, true, doc)

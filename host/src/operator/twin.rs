@@ -14,6 +14,7 @@
 use super::session::Session;
 use super::{OperatorError, check_name};
 use crate::protocol::topics::Topics;
+pub use crate::protocol::twin::VersionedDoc;
 use crate::twin::{DEVICE_TWIN_ID, DesiredOutcome, TwinDoc, VERSION_KEY};
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use serde_json::{Map, Value};
@@ -34,52 +35,12 @@ pub fn reported_topic(device: &str, twin: &str) -> String {
     Topics::new(device).reported(twin)
 }
 
-/// One side of a twin (desired or reported) as the broker holds it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct VersionedDoc {
-    /// Its `$version`; 0 if it was never published.
-    pub version: u64,
-    /// Its properties, without `$version`.
-    pub properties: Map<String, Value>,
-    /// Whether a document was retained on the broker at all.
-    pub published: bool,
-}
-
-impl VersionedDoc {
-    /// Parses a retained document read from `topic`: a JSON object whose
-    /// `$version` is a non-negative integer.
-    pub fn parse(topic: &str, payload: &[u8]) -> Result<VersionedDoc, OperatorError> {
-        let bad = |reason: String| OperatorError::BadDocument {
-            topic: topic.to_string(),
-            reason,
-        };
-        let value: Value =
-            serde_json::from_slice(payload).map_err(|e| bad(format!("not JSON ({e})")))?;
-        let Value::Object(mut properties) = value else {
-            return Err(bad("not a JSON object".to_string()));
-        };
-        let version = match properties.remove(VERSION_KEY) {
-            Some(v) => v.as_u64().ok_or_else(|| {
-                bad(format!(
-                    "its $version must be a non-negative integer, not {v}"
-                ))
-            })?,
-            None => return Err(bad("it has no $version".to_string())),
-        };
-        Ok(VersionedDoc {
-            version,
-            properties,
-            published: true,
-        })
-    }
-
-    /// The document as published: its properties with `$version`.
-    pub fn to_json(&self) -> Value {
-        let mut doc = Map::new();
-        doc.insert(VERSION_KEY.to_string(), Value::from(self.version));
-        doc.extend(self.properties.clone());
-        Value::Object(doc)
-    }
+/// A retained document read from `topic`, parsed by the protocol's rules.
+fn parse_doc(topic: &str, payload: &[u8]) -> Result<VersionedDoc, OperatorError> {
+    VersionedDoc::parse(payload).map_err(|reason| OperatorError::BadDocument {
+        topic: topic.to_string(),
+        reason,
+    })
 }
 
 /// Both sides of a twin.
@@ -163,7 +124,7 @@ fn side(
     topic: &str,
 ) -> Result<VersionedDoc, OperatorError> {
     match found.remove(topic) {
-        Some(incoming) => VersionedDoc::parse(topic, &incoming.payload),
+        Some(incoming) => parse_doc(topic, &incoming.payload),
         None => Ok(VersionedDoc::default()),
     }
 }
@@ -226,7 +187,7 @@ mod tests {
     use serde_json::json;
 
     fn doc(value: Value) -> VersionedDoc {
-        VersionedDoc::parse("t", value.to_string().as_bytes()).unwrap()
+        parse_doc("t", value.to_string().as_bytes()).unwrap()
     }
 
     fn patch(value: Value) -> Map<String, Value> {
@@ -300,7 +261,7 @@ mod tests {
             (r#"{"a": 1}"#, "no $version"),
             (r#"{"$version": -1}"#, "non-negative integer"),
         ] {
-            let e = VersionedDoc::parse("ganglion/gw/twins/x/desired", payload.as_bytes())
+            let e = parse_doc("ganglion/gw/twins/x/desired", payload.as_bytes())
                 .unwrap_err()
                 .to_string();
             assert!(

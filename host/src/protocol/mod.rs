@@ -10,12 +10,14 @@
 //! - [`status`]: the retained status document.
 //! - [`artifact`]: pushed artifacts and the gateway's answer about each.
 //! - [`method`]: direct methods' properties and limits.
+//! - [`twin`]: the twin documents, each side with its `$version`.
 
 pub mod artifact;
 pub mod deployment;
 pub mod method;
 pub mod status;
 pub mod topics;
+pub mod twin;
 
 /// The largest packet the gateway takes from the cloud broker: room for a
 /// 128 KB method payload or a 32 KB twin, with their properties. MQTT 5

@@ -6,6 +6,7 @@
 
 use super::ModuleState;
 use crate::bindings::ganglion::module::twin;
+use crate::protocol::twin::VersionedDoc;
 use crate::twin::{TwinDoc, VERSION_KEY};
 use serde_json::{Map, Value};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -34,9 +35,7 @@ pub fn lock(twin: &SharedTwin) -> MutexGuard<'_, TwinDoc> {
 
 /// The desired section as a module sees it: the properties with `$version`.
 pub fn desired_json(doc: &TwinDoc) -> Value {
-    let mut desired = doc.desired.clone();
-    desired.insert(VERSION_KEY.to_string(), Value::from(doc.desired_version));
-    Value::Object(desired)
+    VersionedDoc::new(doc.desired_version, doc.desired.clone()).to_json()
 }
 
 /// A module's twin: its document and the agent's change queue.

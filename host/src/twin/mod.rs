@@ -52,8 +52,8 @@ use serde_json::{Map, Value};
 pub const DEVICE_TWIN_ID: &str = "$device";
 
 /// The key that carries the version in a desired patch or a desired section,
-/// as Azure sends them.
-pub const VERSION_KEY: &str = "$version";
+/// as Azure sends them (the protocol's).
+pub use crate::protocol::twin::VERSION_KEY;
 
 /// Why a twin operation was refused, or why the twin store failed.
 #[derive(Debug, thiserror::Error)]
