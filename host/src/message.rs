@@ -52,40 +52,10 @@ pub fn property<'m>(msg: &'m Message, name: &str) -> Option<&'m str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-/// `ms` since the Unix epoch as RFC 3339 UTC text, `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-pub fn rfc3339(ms: u64) -> String {
-    let ms = i64::try_from(ms).unwrap_or(i64::MAX);
-    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let (y, m, d) = civil_from_days(days);
-    let (h, min, s, milli) = (
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000,
-    );
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
-}
-
-/// Howard Hinnant's days-to-civil algorithm: days since 1970-01-01 to (y, m, d).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
+/// Milliseconds since the Unix epoch, now, and `ms` as RFC 3339 UTC text
+/// (`YYYY-MM-DDTHH:MM:SS.mmmZ`): the SDK's own implementation
+/// (`ganglion-time`), so that host and modules write times alike.
+pub use ganglion_time::{format_rfc3339 as rfc3339, now_ms};
 
 /// Makes message ids that are unique within this process and, with the start
 /// time mixed in, across restarts.
@@ -167,12 +137,6 @@ mod tests {
         assert_eq!(msg.system.message_id.as_deref(), Some("keep-me"));
         assert!(msg.system.creation_time_ms.is_some());
         assert_ne!(ids.next_id(), ids.next_id());
-    }
-
-    #[test]
-    fn rfc3339_formats_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_772_323_200_123), "2026-03-01T00:00:00.123Z");
     }
 
     #[test]

@@ -10,9 +10,10 @@
 //! keys) and it compiled as a component of the module world; the store is
 //! flushed before the push is confirmed.
 
+use crate::message::now_ms;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 const BYTES_TREE: &str = "artifacts";
 const META_TREE: &str = "artifact-meta";
@@ -57,13 +58,6 @@ pub struct StoredArtifact {
 pub struct ArtifactStore {
     bytes: sled::Tree,
     meta: sled::Tree,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 impl ArtifactStore {

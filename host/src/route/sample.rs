@@ -48,7 +48,7 @@ pub enum SampleError {
     #[error("{0}: a property value must be a string, number or boolean")]
     Value(String),
     /// `creationTimeUtc` is not RFC 3339 UTC time.
-    #[error("creationTimeUtc `{0}` is not a UTC time like 2026-11-27T10:00:00Z")]
+    #[error("creationTimeUtc `{0}` is not an RFC 3339 time like 2026-11-27T10:00:00Z")]
     Time(String),
 }
 
@@ -90,7 +90,8 @@ pub fn parse_sample(text: &str) -> Result<Message, SampleError> {
             "connectionmoduleid" => s.connection_module_id = Some(value),
             "outputname" => s.output_name = Some(value),
             "creationtimeutc" | "enqueuedtime" => {
-                s.creation_time_ms = Some(parse_utc_ms(&value).ok_or(SampleError::Time(value))?)
+                s.creation_time_ms =
+                    Some(ganglion_time::parse_rfc3339(&value).ok_or(SampleError::Time(value))?)
             }
             _ => {}
         }
@@ -108,36 +109,6 @@ pub fn sample_origin(msg: &Message) -> Origin<'_> {
         },
         None => Origin::Device(msg.system.connection_device_id.as_deref().unwrap_or("")),
     }
-}
-
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` to milliseconds since the Unix epoch.
-fn parse_utc_ms(text: &str) -> Option<u64> {
-    let t = text.strip_suffix('Z').or_else(|| text.strip_suffix('z'))?;
-    let (date, time) = t.split_once(['T', 't', ' '])?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
-    let mut h = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
-    let (hh, mm, ss) = (h.next()??, h.next()??, h.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    let millis: i64 = if frac.is_empty() {
-        0
-    } else {
-        let digits: String = frac.chars().take(3).collect();
-        digits.parse::<i64>().ok()? * 10_i64.pow(3 - digits.len() as u32)
-    };
-    // Howard Hinnant's days-from-civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let ms = ((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000 + millis;
-    u64::try_from(ms).ok()
 }
 
 #[cfg(test)]
