@@ -19,7 +19,6 @@ use crate::runtime::alloc::{Allocation, AllocationChoice};
 use crate::uplink::UplinkConfig;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
-use rumqttc::{TlsConfiguration, Transport};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -437,20 +436,7 @@ pub async fn broker(what: &'static str, address: &str, options: MqttOptions) -> 
 /// credentials and TLS, under the client id `<device>-doctor`, with no last
 /// will (the gateway's would announce it offline).
 pub fn cloud_probe(config: &UplinkConfig) -> Result<MqttOptions, crate::uplink::tls::TlsError> {
-    let mut options = MqttOptions::new(
-        format!("{}-doctor", config.device_id),
-        &config.host,
-        config.port,
-    );
-    options.set_clean_start(true);
-    if let Some((user, password)) = &config.credentials {
-        options.set_credentials(user, password);
-    }
-    if let Some(tls) = &config.tls {
-        let tls = crate::uplink::tls::client_config(tls)?;
-        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
-    }
-    Ok(options)
+    config.connection(&format!("{}-doctor", config.device_id))
 }
 
 /// The trusted keys folder (`--trusted-keys`), if one is given: it must hold

@@ -124,16 +124,11 @@ impl UplinkConfig {
     /// The rumqttc options for one connection attempt (this reads the TLS
     /// files, so that renewed certificates are used).
     pub fn options(&self) -> Result<MqttOptions, TlsError> {
-        let mut options = MqttOptions::new(&self.device_id, &self.host, self.port);
+        let mut options = self.connection(&self.device_id)?;
         options
-            .set_network_options(network_options())
             .set_keep_alive(self.keep_alive)
-            .set_clean_start(true)
             .set_max_packet_size(Some(MAX_INBOUND_PACKET))
             .set_outgoing_inflight_upper_limit(self.in_flight.saturating_add(1));
-        if let Some((user, password)) = &self.credentials {
-            options.set_credentials(user, password);
-        }
         let topics = crate::protocol::topics::Topics::new(&self.device_id);
         options.set_last_will(LastWill::new(
             topics.online(),
@@ -142,6 +137,20 @@ impl UplinkConfig {
             true,
             None,
         ));
+        Ok(options)
+    }
+
+    /// The options that reach this broker as `client_id`: its address, the
+    /// socket options, a clean start, the credentials and TLS; nothing of the
+    /// gateway's session (no last will). `ganglion doctor` probes with them.
+    pub fn connection(&self, client_id: &str) -> Result<MqttOptions, TlsError> {
+        let mut options = MqttOptions::new(client_id, &self.host, self.port);
+        options
+            .set_network_options(network_options())
+            .set_clean_start(true);
+        if let Some((user, password)) = &self.credentials {
+            options.set_credentials(user, password);
+        }
         if let Some(tls) = &self.tls {
             let config = tls::client_config(tls)?;
             options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
