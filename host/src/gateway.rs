@@ -22,14 +22,14 @@ use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stam
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::router::{ROUTER_COMMANDS, ROUTER_QUEUE, Router};
 use crate::runtime::alloc::{self, Allocation, AllocationChoice};
-use crate::runtime::twin::{REPORTED_CHANGES, SharedTwin};
 use crate::runtime::{EpochTicker, LoadError, Runtime, RuntimeError, RuntimeOptions};
 use crate::store::{Store, StoreConfig, StoreError};
-use crate::twin::{DEVICE_TWIN_ID, TwinError, TwinStore};
+use crate::twin::keeper::REPORTED_CHANGES;
+use crate::twin::{DEVICE_TWIN_ID, TwinError, TwinStore, Twins};
 use crate::uplink::{self, CONTROL_EVENTS, LINK_EVENTS, UplinkConfig};
 use crate::upstream::{self, LinkState, UpstreamIo};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -205,6 +205,7 @@ pub struct Gateway {
     link_task: Option<JoinHandle<()>>,
     ingest_task: Option<JoinHandle<()>>,
     agent_task: JoinHandle<()>,
+    twins_task: JoinHandle<()>,
     metrics: Arc<Metrics>,
     deployment: watch::Receiver<Option<DeploymentSnapshot>>,
     states: watch::Receiver<ModuleStates>,
@@ -246,8 +247,6 @@ impl Gateway {
         )?;
         let db = store.db().clone();
         let runtime = Arc::new(runtime_for(manifest, &db, options)?);
-        let twin_store = TwinStore::open(&db)?;
-        let device_twin: SharedTwin = Arc::new(Mutex::new(twin_store.load(DEVICE_TWIN_ID)?));
         let ticker = runtime.start_epoch_ticker()?;
         let metrics = Arc::new(Metrics::new(
             std::iter::empty::<&str>(),
@@ -262,6 +261,12 @@ impl Gateway {
         let (observers, first_observer) = broadcast::channel(UPSTREAM_OBSERVER_BACKLOG);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (changes_tx, changes_rx) = mpsc::channel(REPORTED_CHANGES);
+        let (twins, twins_task) = Twins::start(
+            Some(TwinStore::open(&db)?),
+            Some(changes_tx),
+            Some(shutdown_rx.clone()),
+        );
+        let device_twin = twins.open(DEVICE_TWIN_ID).await?;
         let (agent_tx, agent_rx) = mpsc::channel(AGENT_COMMANDS);
         let (outcome_tx, outcome_rx) = watch::channel(None);
         let (states_tx, states_rx) = watch::channel(Vec::new());
@@ -290,7 +295,6 @@ impl Gateway {
         let agent_task = tokio::spawn(agent::run(AgentIo {
             device,
             device_twin: device_twin.clone(),
-            store: twin_store,
             commands: agent_rx,
             deployer: deploy_tx.clone(),
             link: control_link,
@@ -315,7 +319,7 @@ impl Gateway {
             router_commands,
             agent: agent_tx,
             metrics: metrics.clone(),
-            changes: changes_tx,
+            twins,
             device_twin,
             requests: deploy_tx.clone(),
             outcome: outcome_tx,
@@ -333,6 +337,7 @@ impl Gateway {
                 drop(router_tx);
                 drop(deploy_tx);
                 let _ = agent_task.await;
+                let _ = twins_task.await;
                 let _ = router.await;
                 drop(store);
                 return Err(match e {
@@ -389,6 +394,7 @@ impl Gateway {
             link_task,
             ingest_task,
             agent_task,
+            twins_task,
             metrics,
             deployment: outcome_rx,
             states: states_rx,
@@ -485,6 +491,9 @@ impl Gateway {
         }
         if let Err(e) = (&mut self.deployer_task).await {
             tracing::error!("the deployer ended abnormally: {e}");
+        }
+        if let Err(e) = (&mut self.twins_task).await {
+            tracing::error!("the twin keeper ended abnormally: {e}");
         }
         if let Err(e) = (&mut self.router).await {
             tracing::error!("the router ended abnormally: {e}");

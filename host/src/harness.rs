@@ -8,15 +8,14 @@
 use crate::message::Message;
 use crate::runtime::grants::Grants;
 use crate::runtime::storage::{DEFAULT_STORAGE_QUOTA, ModuleStorage};
-use crate::runtime::twin::{self as module_twin, ModuleTwin, REPORTED_CHANGES, ReportedChange};
 use crate::runtime::{
     CallOutcome, EpochTicker, Instance, Limits, LoadError, Runtime, RuntimeError,
 };
-use crate::twin::{DesiredOutcome, TwinDoc, VERSION_KEY};
+use crate::twin::keeper::DesiredChange;
+use crate::twin::{DesiredOutcome, TwinHandle, Twins, VERSION_KEY};
 use serde_json::Value;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
+use std::sync::Arc;
 
 /// Why a harness call failed.
 #[derive(Debug, thiserror::Error)]
@@ -67,10 +66,7 @@ pub enum HarnessError {
 pub struct ModuleHarness {
     name: String,
     instance: Instance,
-    twin: ModuleTwin,
-    /// Reported patches the module applied; drained after every call so
-    /// that the module's reports never find the queue full.
-    reported_changes: mpsc::Receiver<ReportedChange>,
+    twin: TwinHandle,
     _ticker: EpochTicker,
     _runtime: Arc<Runtime>,
 }
@@ -116,12 +112,16 @@ impl ModuleHarness {
                 reason: format!("cannot make its temporary storage: {e}"),
             }
         })?;
-        let (changes, reported_changes) = mpsc::channel(REPORTED_CHANGES);
-        let twin = ModuleTwin {
-            id: Arc::from(name),
-            doc: Arc::new(Mutex::new(TwinDoc::default())),
-            changes,
-        };
+        // The twin lives in memory, with a keeper of its own that ends when
+        // the harness and its instance are dropped.
+        let (twins, _) = Twins::start(None, None, None);
+        let twin = twins
+            .open(name)
+            .await
+            .map_err(|e| HarnessError::Instantiate {
+                module: name.to_string(),
+                reason: e.to_string(),
+            })?;
         let instance = runtime
             .instantiate(
                 Arc::from(name),
@@ -141,7 +141,6 @@ impl ModuleHarness {
             name: name.to_string(),
             instance,
             twin,
-            reported_changes,
             _ticker: ticker,
             _runtime: runtime,
         };
@@ -152,7 +151,6 @@ impl ModuleHarness {
 
     fn check(&mut self, outcome: CallOutcome) -> Result<Vec<(String, Message)>, HarnessError> {
         let module = self.name.clone();
-        while self.reported_changes.try_recv().is_ok() {}
         match outcome {
             CallOutcome::Done => Ok(self.instance.take_outbox()),
             CallOutcome::GuestError(reason) => {
@@ -198,7 +196,10 @@ impl ModuleHarness {
         &mut self,
         patch: &Value,
     ) -> Result<Vec<(String, Message)>, HarnessError> {
-        let applied = module_twin::lock(&self.twin.doc).apply_desired_patch(patch, None);
+        let applied = self
+            .twin
+            .change_desired(DesiredChange::Patch(patch.clone()))
+            .await;
         let (version, mut applied) = match applied {
             Ok(DesiredOutcome::Applied { version, patch }) => (version, patch),
             Ok(DesiredOutcome::Stale) => return Ok(Vec::new()),
@@ -219,7 +220,7 @@ impl ModuleHarness {
     /// `$version`, as the gateway does right after a module starts. Returns
     /// what the module sent.
     pub async fn tell_whole_desired(&mut self) -> Result<Vec<(String, Message)>, HarnessError> {
-        let text = module_twin::desired_json(&module_twin::lock(&self.twin.doc)).to_string();
+        let text = self.twin.desired().to_payload();
         let outcome = self.instance.on_twin_desired(&text).await;
         self.check(outcome)
     }
@@ -231,11 +232,11 @@ impl ModuleHarness {
 
     /// The module's desired twin properties (without `$version`).
     pub fn desired(&self) -> Value {
-        Value::Object(module_twin::lock(&self.twin.doc).desired.clone())
+        Value::Object(self.twin.desired().properties.clone())
     }
 
     /// The module's reported twin properties, as its reports left them.
     pub fn reported(&self) -> Value {
-        Value::Object(module_twin::lock(&self.twin.doc).reported.clone())
+        Value::Object(self.twin.reported().properties.clone())
     }
 }

@@ -29,9 +29,8 @@ use crate::metrics::ModuleMetrics;
 use crate::receipt::Receipt;
 use crate::runtime::grants::Grants;
 use crate::runtime::storage::ModuleStorage;
-use crate::runtime::twin::{ModuleTwin, desired_json, lock as twin_lock};
 use crate::runtime::{CallOutcome, Fault, Instance, Limits, LoadedComponent, MethodCall, Runtime};
-use crate::twin::{VERSION_KEY, diff};
+use crate::twin::{TwinHandle, VERSION_KEY, diff};
 use crate::wait;
 use policy::{Next, Restart, Supervision};
 use std::sync::Arc;
@@ -78,7 +77,7 @@ pub struct InstanceSpec {
     /// The module's key-value namespace, shared by every instance of it.
     pub storage: Option<ModuleStorage>,
     /// The module's twin, shared by every instance of it.
-    pub twin: Option<ModuleTwin>,
+    pub twin: Option<TwinHandle>,
     /// The directories and environment variables it may see.
     pub grants: Grants,
 }
@@ -160,7 +159,7 @@ struct Supervisor {
     router: mpsc::Sender<Envelope>,
     metrics: Arc<ModuleMetrics>,
     shutdown: watch::Receiver<bool>,
-    twin: Option<ModuleTwin>,
+    twin: Option<TwinHandle>,
     /// The desired twin's version and properties as the module was last told.
     told: (u64, serde_json::Map<String, serde_json::Value>),
 }
@@ -171,9 +170,9 @@ impl Supervisor {
     async fn serve(&mut self, live: &mut Instance) -> Served {
         // A module that starts is told its whole desired twin.
         let mut first = self.twin.as_ref().map(|t| {
-            let doc = twin_lock(&t.doc);
-            self.told = (doc.desired_version, doc.desired.clone());
-            desired_json(&doc).to_string()
+            let desired = t.desired();
+            self.told = (desired.version, desired.properties.clone());
+            desired.to_payload()
         });
         loop {
             if *self.shutdown.borrow() {
@@ -256,13 +255,13 @@ impl Supervisor {
     /// to its desired twin now, if that is newer; remembered as told.
     fn desired_change(&mut self) -> Option<String> {
         let twin = self.twin.as_ref()?;
-        let doc = twin_lock(&twin.doc);
-        if doc.desired_version <= self.told.0 {
+        let desired = twin.desired();
+        if desired.version <= self.told.0 {
             return None;
         }
-        let mut patch = diff(&self.told.1, &doc.desired);
-        patch.insert(VERSION_KEY.to_string(), doc.desired_version.into());
-        self.told = (doc.desired_version, doc.desired.clone());
+        let mut patch = diff(&self.told.1, &desired.properties);
+        patch.insert(VERSION_KEY.to_string(), desired.version.into());
+        self.told = (desired.version, desired.properties.clone());
         Some(serde_json::Value::Object(patch).to_string())
     }
 

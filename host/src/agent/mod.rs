@@ -1,20 +1,22 @@
-//! The agent: the gateway's side of cloud control. One task owns the twins'
-//! persistence and publication and answers direct methods:
+//! The agent: the gateway's side of cloud control. One task publishes the
+//! twins and answers direct methods (the twins' documents are the twin
+//! keeper's, [`crate::twin::keeper`]):
 //!
 //! - a desired document from the cloud (retained, so it arrives again on every
-//!   connection) replaces the twin's desired properties if its `$version` is
-//!   newer and it keeps within the limits; the twin is stored and the module's
-//!   supervisor is told to pass the difference on;
-//! - a module's reported patch (applied by the module's instance under the
-//!   twin's lock) is stored, routed as a twin change notification, and the
-//!   twin's full reported document is published retained, coalesced;
+//!   connection) goes to the keeper, which replaces the twin's desired
+//!   properties if its `$version` is newer and it keeps within the limits, and
+//!   stores the twin; then the module's supervisor is told to pass the
+//!   difference on;
+//! - a module's reported patch (applied by the keeper) is routed as a twin
+//!   change notification, and the twin's full reported document is published
+//!   retained, coalesced;
 //! - method requests go to the module's supervisor ([`methods`]);
 //! - the chunks of pushed artifacts go to the [`artifacts`] intake;
 //! - the status document is published on each connection, and once a second
 //!   when it changed.
 //!
 //! Without a cloud connection the twins still work locally: reports are
-//! stored and published on the next connection.
+//! published on the next connection.
 //!
 //! The agent publishes at QoS 0 through the uplink's client: what it publishes
 //! is state that is published again on every connection, and the uplink
@@ -33,9 +35,9 @@ use crate::protocol::code::NOT_FOUND;
 use crate::protocol::status::Status;
 use crate::protocol::topics::{Addressed, Topics};
 use crate::protocol::twin::VersionedDoc;
-use crate::runtime::twin::{ReportedChange, SharedTwin, lock};
 use crate::supervisor::Control;
-use crate::twin::{DEVICE_TWIN_ID, DesiredOutcome, TwinDoc, TwinStore};
+use crate::twin::keeper::{DesiredChange, ReportedChange};
+use crate::twin::{DEVICE_TWIN_ID, DesiredOutcome, TwinHandle};
 use crate::uplink::ControlEvent;
 use crate::wait;
 use artifacts::Intake;
@@ -58,16 +60,14 @@ pub struct AgentIo {
     /// The device id (the topic tree's root).
     pub device: String,
     /// The device twin (the module twins come with [`AgentCommand::Modules`]).
-    pub device_twin: SharedTwin,
-    /// Where twins are stored.
-    pub store: TwinStore,
+    pub device_twin: TwinHandle,
     /// Commands from the deployer.
     pub commands: mpsc::Receiver<AgentCommand>,
     /// Where deployments from the cloud go.
     pub deployer: mpsc::Sender<DeployRequest>,
     /// Events from the cloud connection, if there is one.
     pub link: Option<mpsc::Receiver<ControlEvent>>,
-    /// Reported changes from the modules.
+    /// Reported changes, from the twin keeper.
     pub changes: mpsc::Receiver<ReportedChange>,
     /// The router, for twin change notifications.
     pub router: mpsc::Sender<Envelope>,
@@ -88,8 +88,7 @@ pub struct AgentIo {
 struct Agent {
     device: String,
     topics: Topics,
-    twins: BTreeMap<String, SharedTwin>,
-    store: TwinStore,
+    twins: BTreeMap<String, TwinHandle>,
     controls: HashMap<String, mpsc::Sender<Control>>,
     router: mpsc::Sender<Envelope>,
     ids: Arc<IdGenerator>,
@@ -108,16 +107,6 @@ struct Agent {
     intake: Intake,
 }
 
-/// Stores a twin on the blocking pool (a save flushes to disk).
-async fn save(store: &TwinStore, twin: &str, doc: TwinDoc) -> Result<(), String> {
-    let store = store.clone();
-    let id = twin.to_string();
-    match tokio::task::spawn_blocking(move || store.save(&id, &doc)).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(e) => Err(format!("the store operation did not finish: {e}")),
-    }
-}
-
 impl Agent {
     async fn on_desired(&mut self, twin: &str, publish: &Publish) {
         let Some(shared) = self.twins.get(twin).cloned() else {
@@ -127,21 +116,15 @@ impl Agent {
                 .insert(twin.to_string(), Box::new(publish.clone()));
             return;
         };
-        let outcome = VersionedDoc::parse(&publish.payload).and_then(|desired| {
-            let mut doc = lock(&shared);
-            let outcome = doc
-                .replace_desired(&Value::Object(desired.properties), desired.version)
-                .map_err(|e| e.to_string())?;
-            Ok((outcome, doc.clone()))
-        });
+        let outcome = match VersionedDoc::parse(&publish.payload) {
+            Ok(desired) => shared.change_desired(DesiredChange::Replace(desired)).await,
+            Err(why) => Err(why),
+        };
         match outcome {
-            Ok((DesiredOutcome::Stale, _)) => {}
-            Ok((DesiredOutcome::Applied { version, .. }, doc)) => {
+            Ok(DesiredOutcome::Stale) => {}
+            Ok(DesiredOutcome::Applied { version, .. }) => {
                 self.twin_errors.remove(twin);
                 tracing::info!(twin, version, "desired properties changed");
-                if let Err(e) = save(&self.store, twin, doc).await {
-                    tracing::error!(twin, "cannot store the twin: {e}");
-                }
                 if let Some(control) = self.controls.get(twin) {
                     // A full queue already holds a notice that will catch up.
                     let _ = control.try_send(Control::TwinChanged);
@@ -228,10 +211,9 @@ impl Agent {
         }
     }
 
-    async fn on_reported(&mut self, changes: Vec<ReportedChange>) {
-        let mut touched = BTreeSet::new();
+    fn on_reported(&mut self, changes: Vec<ReportedChange>) {
         for change in changes {
-            touched.insert(change.twin.to_string());
+            self.unpublished.insert(change.twin.to_string());
             let mut msg = new_message(Value::Object(change.patch).to_string().into_bytes());
             msg.system.content_type = Some("application/json".to_string());
             stamp_from_device(&mut msg, &self.device, &self.ids);
@@ -242,16 +224,6 @@ impl Agent {
                 tracing::warn!(twin = %change.twin, "the router is busy; a twin change notification was dropped");
             }
         }
-        for twin in touched {
-            let Some(shared) = self.twins.get(&twin) else {
-                continue;
-            };
-            let doc = lock(shared).clone();
-            if let Err(e) = save(&self.store, &twin, doc).await {
-                tracing::error!(twin, "cannot store the twin: {e}");
-            }
-            self.unpublished.insert(twin);
-        }
     }
 
     /// Publishes what is unpublished, if connected.
@@ -261,10 +233,7 @@ impl Agent {
             let Some(shared) = self.twins.get(&twin) else {
                 continue;
             };
-            let doc = {
-                let d = lock(shared);
-                VersionedDoc::new(d.reported_version, d.reported.clone()).to_payload()
-            };
+            let doc = shared.reported().to_payload();
             if client
                 .try_publish(self.topics.reported(&twin), QoS::AtMostOnce, true, doc)
                 .is_err()
@@ -331,22 +300,19 @@ impl Agent {
 
 /// Reports the gateway's own version in the device twin, once it differs.
 async fn report_device(io: &AgentIo) {
-    let shared = &io.device_twin;
     let version = Value::from(env!("CARGO_PKG_VERSION"));
-    let doc = {
-        let mut doc = lock(shared);
-        if doc.reported.get("ganglion").and_then(|g| g.get("version")) == Some(&version) {
-            return;
-        }
-        let patch = serde_json::json!({ "ganglion": { "version": version } });
-        if let Err(e) = doc.apply_reported_patch(&patch) {
-            tracing::error!("cannot report the gateway's version: {e}");
-            return;
-        }
-        doc.clone()
-    };
-    if let Err(e) = save(&io.store, DEVICE_TWIN_ID, doc).await {
-        tracing::error!("cannot store the device twin: {e}");
+    let reported = io.device_twin.reported();
+    if reported
+        .properties
+        .get("ganglion")
+        .and_then(|g| g.get("version"))
+        == Some(&version)
+    {
+        return;
+    }
+    let patch = serde_json::json!({ "ganglion": { "version": version } });
+    if let Err(e) = io.device_twin.report_value(patch).await {
+        tracing::error!("cannot report the gateway's version: {e}");
     }
 }
 
@@ -356,7 +322,6 @@ pub async fn run(io: AgentIo) {
     let AgentIo {
         device,
         device_twin,
-        store,
         mut commands,
         deployer,
         mut link,
@@ -375,7 +340,6 @@ pub async fn run(io: AgentIo) {
         topics: Topics::new(&device),
         device,
         twins,
-        store,
         controls: HashMap::new(),
         deployer,
         unclaimed: HashMap::new(),
@@ -410,7 +374,7 @@ pub async fn run(io: AgentIo) {
                 while let Ok(more) = changes.try_recv() {
                     batch.push(more);
                 }
-                agent.on_reported(batch).await;
+                agent.on_reported(batch);
             }
             command = commands.recv() => match command {
                 Some(command) => {

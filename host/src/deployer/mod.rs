@@ -31,14 +31,13 @@ use crate::metrics::{Metrics, ModuleMetrics};
 use crate::route::RouteSpec;
 use crate::router::{ModuleInbox, RouterCommand};
 use crate::runtime::storage::ModuleStorage;
-use crate::runtime::twin::{ModuleTwin, ReportedChange, SharedTwin};
 use crate::runtime::{Instance, LoadError, LoadedComponent, Runtime};
 use crate::supervisor::{self, CONTROL_QUEUE, Control, InstanceIo, InstanceSpec};
-use crate::twin::{DEVICE_TWIN_ID, TwinError, TwinStore};
+use crate::twin::{DEVICE_TWIN_ID, TwinError, TwinHandle, Twins};
 use changes::Changes;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use stored::StoredDeployment;
 use swap::Swapped;
 use tokio::sync::{mpsc, oneshot, watch as signal};
@@ -55,7 +54,7 @@ pub enum AgentCommand {
     /// The twins and control queues of what runs now.
     Modules {
         /// Every twin: the device's and one per module.
-        twins: BTreeMap<String, SharedTwin>,
+        twins: BTreeMap<String, TwinHandle>,
         /// Each running module's control queue.
         controls: HashMap<String, mpsc::Sender<Control>>,
     },
@@ -137,7 +136,7 @@ struct Module {
     spec: ModuleSpec,
     metrics: Arc<ModuleMetrics>,
     inbox: mpsc::Sender<Delivery>,
-    twin: SharedTwin,
+    twin: TwinHandle,
     /// Its key-value namespace, shared by its instances.
     storage: Option<ModuleStorage>,
     /// Present while it runs.
@@ -176,10 +175,10 @@ pub struct DeployerIo {
     pub agent: mpsc::Sender<AgentCommand>,
     /// The gateway's counters.
     pub metrics: Arc<Metrics>,
-    /// Where modules' reported twin changes go.
-    pub changes: mpsc::Sender<ReportedChange>,
+    /// The twin keeper, for the modules' twins.
+    pub twins: Twins,
     /// The device twin.
-    pub device_twin: SharedTwin,
+    pub device_twin: TwinHandle,
     /// The deployer's own request queue, for rollbacks its probations ask for.
     pub requests: mpsc::Sender<DeployRequest>,
     /// Where the deployer publishes the last deployment's outcome; the
@@ -193,7 +192,6 @@ pub struct DeployerIo {
 /// The deployer's state.
 pub struct Deployer {
     io: DeployerIo,
-    twins: TwinStore,
     stored: StoredDeployment,
     /// The artifacts pushed through the broker.
     artifacts: ArtifactStore,
@@ -211,7 +209,6 @@ type Start = (String, oneshot::Receiver<Result<(), String>>);
 impl Deployer {
     /// A deployer with nothing running yet.
     pub fn new(io: DeployerIo) -> Result<Deployer, DeployError> {
-        let twins = TwinStore::open(&io.db)?;
         let stored = StoredDeployment::open(&io.db).map_err(|source| DeployError::Storage {
             module: "(deployment)".to_string(),
             source,
@@ -222,7 +219,6 @@ impl Deployer {
         })?;
         Ok(Deployer {
             io,
-            twins,
             stored,
             artifacts,
             modules: Vec::new(),
@@ -267,11 +263,7 @@ impl Deployer {
             limits: spec.limits,
             restart: spec.restart,
             storage: Some(storage),
-            twin: Some(ModuleTwin {
-                id: Arc::from(spec.name.as_str()),
-                doc: module.twin.clone(),
-                changes: self.io.changes.clone(),
-            }),
+            twin: Some(module.twin.clone()),
             grants: spec.grants.clone(),
         })
     }
@@ -367,13 +359,13 @@ impl Deployer {
                     (module, rx)
                 }
                 None => {
-                    let doc = self.twins.load(&spec.name)?;
+                    let twin = self.io.twins.open(&spec.name).await?;
                     let (tx, rx) = mpsc::channel(spec.queue_length.max(1));
                     let module = Module {
                         spec: spec.clone(),
                         metrics: Arc::new(ModuleMetrics::new(&spec.name)),
                         inbox: tx,
-                        twin: Arc::new(Mutex::new(doc)),
+                        twin,
                         storage: None,
                         running: None,
                         probation: None,

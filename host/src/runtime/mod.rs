@@ -29,7 +29,7 @@ pub mod storage;
 mod timers;
 #[cfg(feature = "compiler")]
 mod trim;
-pub mod twin;
+mod twin;
 
 #[cfg(feature = "compiler")]
 pub use compile::{PrecompileError, precompile, target_triple};
@@ -483,7 +483,7 @@ impl Runtime {
         component: &LoadedComponent,
         limits: Limits,
         storage: Option<storage::ModuleStorage>,
-        twin: Option<twin::ModuleTwin>,
+        twin: Option<crate::twin::TwinHandle>,
         grants: &grants::Grants,
     ) -> Result<Instance, wasmtime::Error> {
         let store_limits = StoreLimitsBuilder::new()

@@ -89,7 +89,7 @@ pub struct ModuleState {
     /// The module's private key-value namespace.
     pub(crate) storage: Option<ModuleStorage>,
     /// The module's twin.
-    pub(crate) twin: Option<super::twin::ModuleTwin>,
+    pub(crate) twin: Option<crate::twin::TwinHandle>,
     ids: Arc<IdGenerator>,
 }
 

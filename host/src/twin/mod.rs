@@ -11,9 +11,9 @@
 //!   [`TwinDoc::replace_desired`]. Either returns the patch that the module
 //!   must be told about ([`DesiredOutcome::Applied`]), or says the update is
 //!   stale ([`DesiredOutcome::Stale`]).
-//! - a module's reported patch goes to [`TwinDoc::apply_reported_patch`],
-//!   then into the [`ReportedOutbox`], which folds the patches waiting for
-//!   the uplink.
+//! - a module's reported patch goes to [`TwinDoc::apply_reported_patch`].
+//! - [`keeper`]: the task that owns the twins' documents; everything else
+//!   holds a [`TwinHandle`].
 //! - [`TwinStore`] keeps each twin in sled, durably, across restarts.
 //!
 //! Every change is checked against Azure's limits first (see [`limits`]); a
@@ -27,19 +27,18 @@
 //!
 //! - [`patch`]: JSON merge patches (RFC 7396): [`merge`] and [`diff`].
 //! - [`limits`]: the size, depth and key limits.
-//! - [`outbox`]: the [`ReportedOutbox`].
 //! - [`store`]: the [`TwinStore`].
 
+pub mod keeper;
 pub mod limits;
-pub mod outbox;
 pub mod patch;
 pub mod store;
 
 #[cfg(test)]
 mod tests;
 
+pub use keeper::{TwinHandle, Twins};
 pub use limits::Violation;
-pub use outbox::ReportedOutbox;
 pub use patch::{diff, merge};
 pub use store::TwinStore;
 
@@ -113,6 +112,12 @@ pub enum TwinError {
         /// Why it does not decode.
         #[source]
         source: serde_json::Error,
+    },
+    /// The twin keeper has stopped (the gateway is stopping).
+    #[error("twin {twin_id}: the twin keeper has stopped")]
+    Stopped {
+        /// The twin.
+        twin_id: String,
     },
     /// A twin cannot be encoded for storage.
     #[error("twin {twin_id}: cannot encode the document: {source}")]

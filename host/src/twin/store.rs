@@ -50,14 +50,28 @@ impl TwinStore {
     /// Stores the twin `twin_id`, and returns once it is durable (flushed to
     /// disk).
     pub fn save(&self, twin_id: &str, doc: &TwinDoc) -> Result<(), TwinError> {
-        let bytes = serde_json::to_vec(doc).map_err(|source| TwinError::Encode {
-            twin_id: twin_id.to_string(),
-            source,
-        })?;
-        self.tree
-            .insert(twin_id.as_bytes(), bytes)
-            .map_err(|source| store_error(twin_id, source))?;
-        self.flush(twin_id)
+        self.save_all(&[(twin_id, doc.clone())])
+    }
+
+    /// Stores every twin of `docs` and returns once they are durable (one
+    /// flush for all).
+    pub fn save_all<I: AsRef<str>>(&self, docs: &[(I, TwinDoc)]) -> Result<(), TwinError> {
+        let mut last = None;
+        for (id, doc) in docs {
+            let twin_id = id.as_ref();
+            let bytes = serde_json::to_vec(doc).map_err(|source| TwinError::Encode {
+                twin_id: twin_id.to_string(),
+                source,
+            })?;
+            self.tree
+                .insert(twin_id.as_bytes(), bytes)
+                .map_err(|source| store_error(twin_id, source))?;
+            last = Some(twin_id);
+        }
+        match last {
+            Some(twin_id) => self.flush(twin_id),
+            None => Ok(()),
+        }
     }
 
     /// Removes the twin `twin_id` (for a module taken out of the deployment)

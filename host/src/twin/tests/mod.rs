@@ -1,9 +1,9 @@
 //! Tests of the twin module: merge patches, limits, the twin's operations,
-//! the outbox and the sled store.
+//! the keeper and the sled store.
 
 mod doc;
+mod keeper;
 mod limits;
-mod outbox;
 mod patch;
 mod store;
 
