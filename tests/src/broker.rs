@@ -84,17 +84,7 @@ impl Broker {
     /// Stops it (SIGTERM, so that it saves its state) and waits for it.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let pid = child.id().to_string();
-            let _ = Command::new("kill").args(["-TERM", &pid]).status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            crate::process::signal(&mut child, "TERM", Duration::from_secs(10));
         }
     }
 

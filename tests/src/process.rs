@@ -16,12 +16,15 @@ pub const LOG: &str = "[log] ";
 
 /// Sends `signal` (`INT`, `TERM`, `KILL`, ...) to `child` and waits up to
 /// `limit` for it to end: its exit status, or `None` if it did not end (it
-/// is then killed).
+/// is then killed). A child that has ended already is not signalled.
 pub fn signal(
     child: &mut Child,
     signal: &str,
     limit: Duration,
 ) -> Option<std::process::ExitStatus> {
+    if let Ok(Some(status)) = child.try_wait() {
+        return Some(status);
+    }
     let sent = Command::new("kill")
         .args([&format!("-{signal}"), &child.id().to_string()])
         .status();

@@ -16,7 +16,7 @@
 //!   `target/aarch64-unknown-linux-gnu/release/ganglion-runtime-only`.
 //!
 //! `cargo xtask test-cross` builds both binaries and runs the process-level
-//! subset of the tests (`host/tests/emulated.rs`: routing, a trap isolated,
+//! subset of the tests (`host/tests/all/emulated.rs`: routing, a trap isolated,
 //! store-and-forward across a restart, the same `.wasm` bytes, precompiled
 //! components) against the full one under qemu-user, then the precompiled
 //! test against the runtime-only one. CI runs it after `cargo xtask test`.
@@ -66,7 +66,7 @@ pub fn cross(root: &Path, args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Builds both aarch64 binaries and runs `host/tests/emulated.rs` against
+/// Builds both aarch64 binaries and runs `host/tests/all/emulated.rs` against
 /// them under qemu-user: all of it against the full build, the precompiled
 /// test against the runtime-only one.
 pub fn test_cross(root: &Path) -> Result<()> {
@@ -78,7 +78,7 @@ pub fn test_cross(root: &Path) -> Result<()> {
     ensure_packages("command -v qemu-aarch64", &["qemu-user"])?;
     crate::ensure_mosquitto()?;
     build_modules(root)?;
-    let tests = emulated_test(root)?;
+    let tests = host_tests(root)?;
     let emulated = |binary: &Path| {
         let mut cmd = Command::new(&tests);
         cmd.current_dir(root.join("host"))
@@ -87,8 +87,8 @@ pub fn test_cross(root: &Path) -> Result<()> {
             .env("GANGLION_RUNNER", format!("qemu-aarch64 -L {SYSROOT}"));
         cmd
     };
-    run(&mut emulated(&binary))?;
-    run(emulated(&runtime_only).arg("precompiled"))?;
+    run(emulated(&binary).arg("emulated::"))?;
+    run(emulated(&runtime_only).arg("emulated::precompiled"))?;
     eprintln!("xtask: the aarch64 binaries, stripped:");
     for b in [&binary, &runtime_only] {
         eprintln!(
@@ -157,11 +157,12 @@ fn stripped_mb(binary: &Path, target: Option<&str>) -> Result<f64> {
     Ok(std::fs::metadata(&stripped)?.len() as f64 / 1e6)
 }
 
-/// The native test binary of `host/tests/emulated.rs`, as `cargo test
+/// The native test binary of `host/tests/all` (whose `emulated` module is
+/// the subset run here), as `cargo test
 /// --workspace` builds it (so after `cargo xtask test` nothing is built
 /// again: a narrower selection would resolve other features and rebuild the
 /// dependencies).
-fn emulated_test(root: &Path) -> Result<PathBuf> {
+fn host_tests(root: &Path) -> Result<PathBuf> {
     let out = cargo()
         .current_dir(root)
         .args(["test", "--workspace", "--no-run", "--message-format=json"])
@@ -174,9 +175,14 @@ fn emulated_test(root: &Path) -> Result<PathBuf> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "emulated")
+        .find(|m| {
+            m["reason"] == "compiler-artifact"
+                && m["target"]["src_path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("host/tests/all/main.rs"))
+        })
         .and_then(|m| m["executable"].as_str().map(PathBuf::from))
-        .context("cargo built no `emulated` test binary")
+        .context("cargo built no `all` test binary of the host")
 }
 
 /// Builds the release binary for `target` (with the cross toolchain; this

@@ -205,19 +205,10 @@ impl Process {
 
     /// Stops it as a service manager would (SIGTERM), and waits for it.
     pub fn stop(mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(mut child) = self.child.take()
+            && ganglion_tests::process::signal(&mut child, "TERM", Duration::from_secs(10))
+                .is_none()
+        {
             panic!("ganglion did not stop within 10 s of SIGTERM");
         }
     }

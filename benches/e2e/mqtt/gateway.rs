@@ -5,9 +5,10 @@
 use super::{DEVICE, LEAF_FILTER, LOG};
 use ganglion_tests::artifacts::TEMP_FILTER;
 use ganglion_tests::broker::Broker;
+use ganglion_tests::process;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The gateway process, stopped (SIGKILL) if the bench ends early.
 pub struct Gateway {
@@ -21,16 +22,7 @@ impl Gateway {
 
     /// Stops it as systemd would (SIGTERM), and waits.
     pub fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        process::signal(&mut self.child, "TERM", Duration::from_secs(5));
     }
 }
 

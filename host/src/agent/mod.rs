@@ -214,6 +214,11 @@ impl Agent {
     fn on_reported(&mut self, changes: Vec<ReportedChange>) {
         for change in changes {
             self.unpublished.insert(change.twin.to_string());
+            if &*change.twin == DEVICE_TWIN_ID {
+                // The gateway's own report (its version) is state for the
+                // cloud, not a change that routes see.
+                continue;
+            }
             let mut msg = new_message(Value::Object(change.patch).to_string().into_bytes());
             msg.system.content_type = Some("application/json".to_string());
             stamp_from_device(&mut msg, &self.device, &self.ids);

@@ -4,7 +4,7 @@
 //! 1. The device's retained deployment is read, and module `MODULE` must be
 //!    in it (so nothing is sent for a deployment that cannot take it).
 //! 2. The artifact (and `FILE.sig`, if there is one) goes out in chunks of
-//!    at most [`CHUNK_BYTES`] on `ganglion/{device}/artifacts/{hex}/{n}`, at
+//!    at most [`CHUNK_BYTES`](crate::artifact::upload::CHUNK_BYTES) on `ganglion/{device}/artifacts/{hex}/{n}`, at
 //!    QoS 1 ([`crate::artifact::upload`]).
 //! 3. The gateway checks and stores it, and says so on
 //!    `ganglion/{device}/artifact-states/{hex}`; a refusal ends the push

@@ -153,29 +153,31 @@ impl TwinHandle {
 
     /// Applies a reported patch (a JSON object).
     pub async fn report_value(&self, patch: Value) -> Result<(), String> {
-        let (reply, answer) = oneshot::channel();
-        let request = Request::Report {
-            twin: self.id.clone(),
-            patch,
-            reply,
-        };
-        self.requests
-            .send(request)
+        let twin = self.id.clone();
+        self.ask(|reply| Request::Report { twin, patch, reply })
             .await
-            .map_err(|_| STOPPING.to_string())?;
-        answer.await.map_err(|_| STOPPING.to_string())?
     }
 
     /// Changes the desired section, and returns once that is stored.
     pub async fn change_desired(&self, change: DesiredChange) -> Result<DesiredOutcome, String> {
-        let (reply, answer) = oneshot::channel();
-        let request = Request::Desired {
-            twin: self.id.clone(),
+        let twin = self.id.clone();
+        self.ask(|reply| Request::Desired {
+            twin,
             change,
             reply,
-        };
+        })
+        .await
+    }
+
+    /// Sends the keeper the request `make` builds around its reply channel,
+    /// and waits for the answer.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Request,
+    ) -> Result<T, String> {
+        let (reply, answer) = oneshot::channel();
         self.requests
-            .send(request)
+            .send(make(reply))
             .await
             .map_err(|_| STOPPING.to_string())?;
         answer.await.map_err(|_| STOPPING.to_string())?

@@ -1,7 +1,7 @@
 //! A representative subset of the gateway, run against the `ganglion` binary
 //! as a process, so that it can run on another architecture: natively in
-//! `cargo xtask test`, and in `cargo xtask test-cross` against the aarch64
-//! build under qemu-user (`GANGLION_BIN` names that binary and
+//! `cargo xtask test`, and in `cargo xtask test-cross` (which runs only
+//! `emulated::`) against the aarch64 build under qemu-user (`GANGLION_BIN` names that binary and
 //! `GANGLION_RUNNER` the emulator command before it).
 //!
 //! - routing: the demo's sensor → filter → `$upstream`, only readings above
@@ -16,8 +16,6 @@
 //!   full build) run, and one for another architecture is refused. Only
 //!   this test runs against the runtime-only build, which loads nothing
 //!   else; `GANGLION_ARCH` names the architecture of the binary under test.
-
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ganglion_tests::artifacts::{RELAY, TEMP_FILTER, TEMP_SENSOR, TRAPPER};
 use ganglion_tests::broker::Broker;
