@@ -4,7 +4,10 @@
 //! wasm call is measured with and without its CPU deadline (epoch
 //! interruption), and with the instance pool a gateway uses; and the relay
 //! test module, which does not parse the body, shows the cost of a call
-//! itself.
+//! itself. Batches of 16 and 64 messages (`ganglion:module@0.2.0`'s
+//! `on-messages`, as a gateway delivers what waits in a queue) show what one
+//! call per batch saves; the relay built against 0.1.0 takes the same batches
+//! one `on-message` call each. Every row is per message.
 
 // Benchmark set-up: a failure is a broken benchmark, reported by a panic.
 #![allow(clippy::expect_used, clippy::panic)]
@@ -75,6 +78,34 @@ fn calls(
     })
 }
 
+/// Times `iters` messages through `harness` in batches of `size` (the
+/// last one shorter), as the gateway hands a queue's waiting messages.
+fn batches(
+    rt: &tokio::runtime::Runtime,
+    harness: &mut ModuleHarness,
+    input: &str,
+    msgs: &[ganglion::Message],
+    size: usize,
+    iters: u64,
+) -> Duration {
+    let batch: Vec<ganglion::Message> = (0..size).map(|i| msgs[i % 2].clone()).collect();
+    rt.block_on(async {
+        let start = Instant::now();
+        let mut left = iters as usize;
+        while left > 0 {
+            let n = left.min(size);
+            let out = harness.send_batch(input, &batch[..n]).await;
+            assert!(out.fault.is_none() && out.failed.is_empty(), "{out:?}");
+            black_box(out);
+            left -= n;
+        }
+        start.elapsed()
+    })
+}
+
+/// The batch sizes measured besides single messages.
+const BATCHES: [usize; 2] = [16, 64];
+
 fn hop(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -122,6 +153,25 @@ fn hop(c: &mut Criterion) {
     group.bench_function("wasm relay (no body parsing)", |b| {
         b.iter_custom(|iters| calls(&rt, &mut relay, "in", &msgs, iters))
     });
+    let mut filter_batched = filter(&rt, RuntimeOptions::default());
+    let mut relay_v0_1 = load(
+        &rt,
+        RuntimeOptions::default(),
+        ganglion_tests::artifacts::RELAY_V0_1,
+        &[],
+    );
+    for size in BATCHES {
+        group.bench_function(format!("wasm temp-filter, batches of {size}"), |b| {
+            b.iter_custom(|iters| batches(&rt, &mut filter_batched, "input1", &msgs, size, iters))
+        });
+        group.bench_function(format!("wasm relay, batches of {size}"), |b| {
+            b.iter_custom(|iters| batches(&rt, &mut relay, "in", &msgs, size, iters))
+        });
+        group.bench_function(
+            format!("wasm relay 0.1.0, batches of {size} (a call each)"),
+            |b| b.iter_custom(|iters| batches(&rt, &mut relay_v0_1, "in", &msgs, size, iters)),
+        );
+    }
     let ids = IdGenerator::new();
     group.bench_function("native temp-filter", |b| {
         let mut i = 0usize;

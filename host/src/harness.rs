@@ -9,7 +9,7 @@ use crate::message::Message;
 use crate::runtime::grants::Grants;
 use crate::runtime::storage::{DEFAULT_STORAGE_QUOTA, ModuleStorage};
 use crate::runtime::{
-    CallOutcome, EpochTicker, Instance, Limits, LoadError, Runtime, RuntimeError,
+    Batch, CallOutcome, EpochTicker, Instance, Limits, LoadError, Runtime, RuntimeError,
 };
 use crate::twin::keeper::DesiredChange;
 use crate::twin::{DesiredOutcome, TwinHandle, Twins, VERSION_KEY};
@@ -174,8 +174,32 @@ impl ModuleHarness {
         input: &str,
         msg: &Message,
     ) -> Result<Vec<(String, Message)>, HarnessError> {
-        let outcome = self.instance.on_message(input, msg).await;
-        self.check(outcome)
+        let batch = self.send_batch(input, std::slice::from_ref(msg)).await;
+        let module = self.name.clone();
+        if let Some(fault) = batch.fault {
+            return Err(HarnessError::Trap {
+                module,
+                reason: fault.to_string(),
+            });
+        }
+        if let Some((_, reason)) = batch.failed.into_iter().next() {
+            return Err(HarnessError::Guest { module, reason });
+        }
+        Ok(batch.sent.into_iter().map(|(_, o, m)| (o, m)).collect())
+    }
+
+    /// Hands `msgs` to input `input` as the gateway hands a batch: in one
+    /// call for a 0.2.0 module, one call each for a 0.1.0 one. The [`Batch`]
+    /// says what the module sent for each message, which it failed on, and
+    /// whether it trapped.
+    pub async fn send_batch(&mut self, input: &str, msgs: &[Message]) -> Batch {
+        self.instance.on_messages(input, msgs).await
+    }
+
+    /// The version of the module world the component targets (`0.1.0` or
+    /// `0.2.0`).
+    pub fn world_version(&self) -> &'static str {
+        self.instance.world_version()
     }
 
     /// Fires timer `id`; returns what the module sent.

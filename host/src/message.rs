@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use crate::bindings::ganglion::module::types::{Message, SystemProperties};
+pub use crate::bindings::module::types::{Message, SystemProperties};
 
 /// The largest message, counting the body and every property name and value
 /// (Azure IoT Edge's limit).

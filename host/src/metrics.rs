@@ -50,8 +50,8 @@ impl ModuleMetrics {
         }
     }
 
-    pub(crate) fn received(&self) {
-        bump(&self.received);
+    pub(crate) fn received_many(&self, n: u64) {
+        self.received.fetch_add(n, Ordering::Relaxed);
     }
     pub(crate) fn failed(&self) {
         bump(&self.failed);

@@ -21,18 +21,19 @@
 //! the deployer gave it ([`crate::lifecycle`]); its counters go to
 //! [`crate::metrics`].
 
+mod deliver;
 pub mod policy;
 
 use crate::envelope::{Delivery, Envelope, Producer};
 use crate::lifecycle::{ExitReason, ModuleState, ModuleStatus};
 use crate::metrics::ModuleMetrics;
-use crate::receipt::Receipt;
 use crate::runtime::grants::Grants;
 use crate::runtime::storage::ModuleStorage;
 use crate::runtime::{CallOutcome, Fault, Instance, Limits, LoadedComponent, MethodCall, Runtime};
 use crate::twin::{TwinHandle, VERSION_KEY, diff};
 use crate::wait;
 use policy::{Next, Restart, Supervision};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -162,6 +163,8 @@ struct Supervisor {
     twin: Option<TwinHandle>,
     /// The desired twin's version and properties as the module was last told.
     told: (u64, serde_json::Map<String, serde_json::Value>),
+    /// Deliveries taken from the queue and not yet handled (see `deliver`).
+    waiting: VecDeque<Delivery>,
 }
 
 impl Supervisor {
@@ -178,9 +181,17 @@ impl Supervisor {
             if *self.shutdown.borrow() {
                 return Served::Shutdown;
             }
+            // What an earlier instance left, or a call left for the next,
+            // goes before the queue (after the desired twin).
+            if first.is_none()
+                && let Some(waiting) = self.waiting.pop_front()
+            {
+                if let Some(end) = self.deliver(live, waiting).await {
+                    return end;
+                }
+                continue;
+            }
             let due = live.next_timer();
-            // The receipt of the message this turn's call handles.
-            let mut carried: Option<Receipt> = None;
             let outcome = tokio::select! {
                 biased;
                 _ = self.shutdown.changed() => return Served::Shutdown,
@@ -209,9 +220,10 @@ impl Supervisor {
                 },
                 delivery = self.inbox.recv() => {
                     let Some(delivery) = delivery else { return Served::Shutdown };
-                    self.metrics.received();
-                    carried = delivery.receipt;
-                    live.on_message(&delivery.input, &delivery.message).await
+                    if let Some(end) = self.deliver(live, delivery).await {
+                        return end;
+                    }
+                    continue;
                 }
                 _ = wait::until(due) => {
                     let ids = live.take_due_timers(Instant::now());
@@ -237,17 +249,10 @@ impl Supervisor {
                     if reason.is_failure() {
                         self.metrics.failed();
                     }
-                    if !matches!(reason, ExitReason::Exit(_)) {
-                        self.metrics.trapped();
-                    }
-                    tracing::error!(module = %self.name, "module {reason}; discarding what the call sent");
-                    return Served::Ended(reason);
+                    return self.ended_by(reason);
                 }
             }
-            // What the call sent is in the router's queue, each with its
-            // clone of the receipt, before this copy's part is released.
-            self.forward(live, carried.as_ref()).await;
-            drop(carried);
+            self.forward(live).await;
         }
     }
 
@@ -265,16 +270,16 @@ impl Supervisor {
         Some(serde_json::Value::Object(patch).to_string())
     }
 
-    /// Passes what the last call sent to the router, each message with its
-    /// clone of the receipt of the message the call handled.
-    async fn forward(&self, live: &mut Instance, carried: Option<&Receipt>) {
+    /// Passes what the last call (a timer's, a method's, a twin change's:
+    /// none carries a receipt) sent to the router.
+    async fn forward(&self, live: &mut Instance) {
         for (output, message) in live.take_outbox() {
             self.metrics.sent();
             let from = Producer::Module {
                 module: self.name.clone(),
                 output,
             };
-            let envelope = Envelope::new(from, message, carried.and_then(Receipt::passed_on));
+            let envelope = Envelope::new(from, message, None);
             if self.router.send(envelope).await.is_err() {
                 break;
             }
@@ -334,6 +339,7 @@ pub async fn run_from(
         shutdown,
         twin: spec.twin.clone(),
         told: Default::default(),
+        waiting: VecDeque::new(),
     };
     let name = spec.name.clone();
     let mut started = Some(started);
@@ -403,6 +409,7 @@ pub async fn run_from(
             Next::Stop => break ModuleStatus::Stopped,
         }
     };
+    task.refuse_waiting();
     if let Some(storage) = &spec.storage
         && let Err(e) = storage.flush()
     {

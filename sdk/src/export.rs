@@ -1,6 +1,7 @@
 //! The [`Module`] trait and the [`export_module!`](crate::export_module) macro that
 //! connects a type implementing it to the component's exports.
 
+pub use crate::batch::Batch;
 use crate::{Config, Message};
 use std::cell::RefCell;
 use std::thread::LocalKey;
@@ -21,6 +22,20 @@ pub trait Module: Sized + 'static {
     fn on_message(&mut self, input: &str, msg: Message) -> Result<(), String> {
         let _ = (input, msg);
         Ok(())
+    }
+
+    /// Handles a batch of messages routed to the module's input `input`, in
+    /// the order they arrived: what was waiting when the host called (a lone
+    /// message comes alone). By default it calls [`Module::on_message`] for
+    /// each, and fails those it returns an error for. Override it to work on
+    /// the batch as a whole; what [`send`](crate::send) sends while a message
+    /// is the batch's current one is sent for that message.
+    fn on_messages(&mut self, input: &str, batch: &mut Batch) {
+        while let Some(msg) = batch.next() {
+            if let Err(e) = self.on_message(input, msg) {
+                batch.fail(e);
+            }
+        }
     }
 
     /// Handles timer `id` firing (see [`timer::set`](crate::timer::set)).
@@ -98,15 +113,6 @@ fn with_module<M: Module>(
     })
 }
 
-/// Hands a message to the module in `slot`.
-pub fn dispatch_message<M: Module>(
-    slot: &'static Slot<M>,
-    input: String,
-    msg: crate::bindings::ganglion::module::types::Message,
-) -> Result<(), String> {
-    with_module(slot, |m| m.on_message(&input, Message::from(msg)))
-}
-
 /// Hands a desired-twin patch to the module in `slot`.
 pub fn dispatch_twin_desired<M: Module>(
     slot: &'static Slot<M>,
@@ -122,8 +128,8 @@ pub fn dispatch_method<M: Module>(
     slot: &'static Slot<M>,
     name: String,
     payload: String,
-) -> Result<String, crate::bindings::exports::ganglion::module::guest::MethodError> {
-    use crate::bindings::exports::ganglion::module::guest::MethodError as WitError;
+) -> Result<String, crate::bindings::guest::MethodError> {
+    use crate::bindings::guest::MethodError as WitError;
     let wit = |e: MethodError| WitError {
         status: e.status,
         message: e.message,
@@ -163,18 +169,22 @@ macro_rules! export_module {
 
             struct GanglionExport;
 
-            impl $crate::bindings::exports::ganglion::module::guest::Guest for GanglionExport {
+            impl $crate::bindings::guest::Guest for GanglionExport {
                 fn init(
                     config: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
                 ) -> ::core::result::Result<(), ::std::string::String> {
                     $crate::__private::dispatch_init::<$module>(&GANGLION_MODULE, config)
                 }
 
-                fn on_message(
+                fn on_messages(
                     input: ::std::string::String,
-                    msg: $crate::bindings::ganglion::module::types::Message,
-                ) -> ::core::result::Result<(), ::std::string::String> {
-                    $crate::__private::dispatch_message::<$module>(&GANGLION_MODULE, input, msg)
+                    messages: ::std::vec::Vec<$crate::bindings::module::types::Message>,
+                ) {
+                    $crate::__private::dispatch_messages::<$module>(
+                        &GANGLION_MODULE,
+                        input,
+                        messages,
+                    )
                 }
 
                 fn on_timer(id: u32) -> ::core::result::Result<(), ::std::string::String> {
@@ -192,7 +202,7 @@ macro_rules! export_module {
                     payload: ::std::string::String,
                 ) -> ::core::result::Result<
                     ::std::string::String,
-                    $crate::bindings::exports::ganglion::module::guest::MethodError,
+                    $crate::bindings::guest::MethodError,
                 > {
                     $crate::__private::dispatch_method::<$module>(&GANGLION_MODULE, name, payload)
                 }

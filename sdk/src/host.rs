@@ -2,7 +2,7 @@
 //! [`timer`]s.
 
 use crate::Message;
-use crate::bindings::ganglion::module::{host, timers};
+use crate::bindings::module::{host, timers};
 use std::fmt;
 
 /// Why the host refused a [`send`].
@@ -41,14 +41,16 @@ impl From<host::SendError> for SendError {
 
 /// Sends `msg` out of the module's output `output`; the deployment's routes decide
 /// where it goes. The host takes it when the current handler returns.
+/// While a batch is handled ([`Module::on_messages`](crate::Module::on_messages))
+/// it is sent for the batch's current message (see [`Batch`](crate::Batch)).
 pub fn send(output: &str, msg: &Message) -> Result<(), SendError> {
     host::send(output, msg.as_wit()).map_err(SendError::from)
 }
 
 /// Log lines, written to the gateway's log with the module's name.
 pub mod log {
-    use crate::bindings::ganglion::module::host;
-    use crate::bindings::ganglion::module::types::LogLevel;
+    use crate::bindings::module::host;
+    use crate::bindings::module::types::LogLevel;
 
     /// Logs at trace level.
     pub fn trace(text: &str) {

@@ -1,7 +1,8 @@
 //! # ganglion-sdk: write ganglion modules in plain Rust
 //!
 //! A module is a type that implements [`Module`]; [`export_module!`] turns it into
-//! a WebAssembly component for the `ganglion:module/module` world (see `wit/`).
+//! a WebAssembly component for the `ganglion:module/module@0.2.0` world (see
+//! `wit/`), which takes messages in batches.
 //! Build it with `cargo build --release --target wasm32-wasip2`.
 //!
 //! ```no_run
@@ -25,13 +26,15 @@
 //! ```
 //!
 //! # Layout
-//! - [`Module`] and [`export_module!`]: the handlers a module implements.
+//! - [`Module`] and [`export_module!`]: the handlers a module implements;
+//!   [`Batch`]: the messages of one `on-messages` call.
 //! - [`Message`]: a message with builders and JSON helpers.
 //! - [`Config`]: the module's configuration from the deployment manifest.
 //! - [`send`], [`log`], [`timer`]: what a module can ask of the host.
 //! - [`storage`]: the module's private, persistent key-value store.
 //! - [`time`]: RFC 3339 time stamps and the wall clock.
 
+mod batch;
 mod config;
 mod export;
 mod host;
@@ -41,7 +44,7 @@ pub mod time;
 pub mod twin;
 
 pub use config::Config;
-pub use export::{MethodError, Module};
+pub use export::{Batch, MethodError, Module};
 pub use host::{SendError, log, send, timer};
 pub use message::Message;
 
@@ -51,17 +54,27 @@ pub use message::Message;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "ganglion:module/module",
+        world: "ganglion:module/module@0.2.0",
         pub_export_macro: true,
         export_macro_name: "__export_module_world",
         default_bindings_module: "ganglion_sdk::bindings",
         additional_derives: [PartialEq],
+        // The imports are another package's (0.1.0's): generated here too.
+        generate_all,
     });
+
+    /// The exports, `ganglion:module/guest@0.2.0`.
+    pub use self::exports::ganglion::module0_2_0::guest;
+    /// The imports and types, from `ganglion:module@0.1.0`.
+    pub use self::ganglion::module0_1_0 as module;
+    /// `ganglion:module/batch@0.2.0`.
+    pub use self::ganglion::module0_2_0::batch;
 }
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::batch::dispatch_messages;
     pub use crate::export::{
-        dispatch_init, dispatch_message, dispatch_method, dispatch_timer, dispatch_twin_desired,
+        dispatch_init, dispatch_method, dispatch_timer, dispatch_twin_desired,
     };
 }

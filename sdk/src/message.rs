@@ -1,9 +1,7 @@
 //! [`Message`]: the unit that modules receive and send, with builders and JSON
 //! helpers.
 
-use crate::bindings::ganglion::module::types::{
-    Message as WitMessage, SystemProperties as WitSystem,
-};
+use crate::bindings::module::types::{Message as WitMessage, SystemProperties as WitSystem};
 use serde::{Serialize, de::DeserializeOwned};
 
 /// The content type that [`Message::json`] sets.

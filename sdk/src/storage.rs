@@ -2,7 +2,7 @@
 //! gateway's database, kept across restarts and never visible to another
 //! module.
 
-use crate::bindings::ganglion::module::storage as wit;
+use crate::bindings::module::storage as wit;
 use std::fmt;
 
 /// Why a storage call failed.

@@ -2,7 +2,7 @@
 //! [`Module::on_twin_desired`](crate::Module::on_twin_desired) as they change)
 //! and the reported properties the module sets with [`report`].
 
-use crate::bindings::ganglion::module::twin as wit;
+use crate::bindings::module::twin as wit;
 use serde_json::Value;
 
 /// The module's current desired properties, a JSON object with `$version`.

@@ -31,3 +31,4 @@ mod support;
 mod swap;
 mod tls;
 mod uplink;
+mod versions;

@@ -354,11 +354,12 @@ async fn fan_health_answers_the_predict_method_and_refuses_a_bad_config() {
     assert!(fan.take_outbox().is_empty(), "predict sends nothing");
     // Nor does it mark an order: the same reading as a message orders.
     let msg = json_message(&case.body("fan-m"));
-    assert!(matches!(
-        fan.on_message("input1", &msg).await,
-        CallOutcome::Done
-    ));
-    let out = fan.take_outbox();
+    let batch = fan.on_messages("input1", std::slice::from_ref(&msg)).await;
+    assert!(
+        batch.fault.is_none() && batch.failed.is_empty(),
+        "{batch:?}"
+    );
+    let out: Vec<_> = batch.sent.into_iter().map(|(_, o, m)| (o, m)).collect();
     assert_eq!(on(&out, "orders").len(), 1, "{out:?}");
     match fan.on_method("predict", r#"{"temperature": 40}"#).await {
         MethodCall::Failed { status, message } => {

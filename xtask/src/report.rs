@@ -94,9 +94,7 @@ const CRITERION: &[(&str, &[CriterionRow])] = &[
         "hop",
         &[
             CriterionRow {
-                goal: Some(Goal::AtLeast(1_000_000.0)),
                 baseline: Some("native temp-filter"),
-                ratio_goal: Some(Goal::AtLeast(0.3)),
                 ..row("module-hop", "wasm temp-filter", true)
             },
             CriterionRow {
@@ -114,6 +112,40 @@ const CRITERION: &[(&str, &[CriterionRow])] = &[
             CriterionRow {
                 baseline: Some("wasm temp-filter"),
                 ..row("module-hop", "wasm relay (no body parsing)", true)
+            },
+            CriterionRow {
+                baseline: Some("native temp-filter"),
+                ..row("module-hop", "wasm temp-filter, batches of 16", true)
+            },
+            CriterionRow {
+                baseline: Some("native temp-filter"),
+                ratio_goal: Some(Goal::AtLeast(0.3)),
+                ..row("module-hop", "wasm temp-filter, batches of 64", true)
+            },
+            CriterionRow {
+                baseline: Some("wasm relay (no body parsing)"),
+                ..row("module-hop", "wasm relay, batches of 16", true)
+            },
+            CriterionRow {
+                goal: Some(Goal::AtLeast(1_000_000.0)),
+                baseline: Some("wasm relay (no body parsing)"),
+                ..row("module-hop", "wasm relay, batches of 64", true)
+            },
+            CriterionRow {
+                baseline: Some("wasm relay, batches of 16"),
+                ..row(
+                    "module-hop",
+                    "wasm relay 0.1.0, batches of 16 (a call each)",
+                    true,
+                )
+            },
+            CriterionRow {
+                baseline: Some("wasm relay, batches of 64"),
+                ..row(
+                    "module-hop",
+                    "wasm relay 0.1.0, batches of 64 (a call each)",
+                    true,
+                )
             },
             row("module-hop", "native temp-filter", true),
         ],

@@ -3,8 +3,9 @@
 //! ordinary error (a WIT `result`) apart from a [`Fault`] that ends the instance:
 //! a trap, a CPU-deadline timeout, memory exhaustion or an exit.
 
+use super::state::BatchCursor;
+use super::world::WorldBindings;
 use super::{Limits, ModuleState};
-use crate::bindings::Module as ModuleBindings;
 use crate::message::Message;
 use std::fmt;
 use tokio::time::Instant;
@@ -90,18 +91,52 @@ fn describe_trap(e: &wasmtime::Error) -> String {
     e.root_cause().to_string()
 }
 
+/// What an instance did with a batch of messages for one input.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// What it sent, each with the index in the batch of the message it is
+    /// for, and the output it leaves by.
+    pub sent: Vec<(u32, String, Message)>,
+    /// The messages it failed on (an ordinary error), with why.
+    pub failed: Vec<(u32, String)>,
+    /// How many messages it went through: the batch's length, unless a fault
+    /// ended it; then the message at `done` is the one at fault, and those
+    /// after it were not handled.
+    pub done: usize,
+    /// The fault that ended the instance, if one did. What was sent for the
+    /// message at fault is not in `sent`.
+    pub fault: Option<Fault>,
+}
+
 /// An instantiated module.
 pub struct Instance {
     store: Store<ModuleState>,
-    bindings: ModuleBindings,
+    bindings: WorldBindings,
     ticks: u64,
     limits: Limits,
+}
+
+/// Calls export `$call` of whichever version `$bindings` is, with the store
+/// and `$args`.
+macro_rules! call_guest {
+    ($self:ident, $call:ident ( $($arg:expr),* )) => {
+        match &$self.bindings {
+            WorldBindings::V0_1(b) => b
+                .ganglion_module0_1_0_guest()
+                .$call(&mut $self.store, $($arg),*)
+                .await,
+            WorldBindings::V0_2(b) => b
+                .ganglion_module0_2_0_guest()
+                .$call(&mut $self.store, $($arg),*)
+                .await,
+        }
+    };
 }
 
 impl Instance {
     pub(super) fn new(
         store: Store<ModuleState>,
-        bindings: ModuleBindings,
+        bindings: WorldBindings,
         ticks: u64,
         limits: Limits,
     ) -> Self {
@@ -113,10 +148,11 @@ impl Instance {
         }
     }
 
-    /// Gives the next call a fresh CPU budget, and forgets refused growths.
-    fn arm_deadline(&mut self) {
+    /// Gives the next call a fresh CPU budget (the deadline's for each of
+    /// `messages`), and forgets refused growths.
+    fn arm_deadline(&mut self, messages: usize) {
         let state = self.store.data_mut();
-        state.ticks_left = self.ticks;
+        state.ticks_left = self.ticks.saturating_mul(messages.max(1) as u64);
         state.limiter.growth_refused = false;
         self.store.set_epoch_deadline(1);
     }
@@ -148,64 +184,133 @@ impl Instance {
         }
     }
 
+    /// The version of the module world the instance's component targets.
+    pub fn world_version(&self) -> &'static str {
+        match self.bindings {
+            WorldBindings::V0_1(_) => "0.1.0",
+            WorldBindings::V0_2(_) => "0.2.0",
+        }
+    }
+
     /// Calls `init(config)`.
     pub async fn init(&mut self, config: &[(String, String)]) -> CallOutcome {
-        self.arm_deadline();
-        let r = self
-            .bindings
-            .ganglion_module_guest()
-            .call_init(&mut self.store, config)
-            .await;
+        self.arm_deadline(1);
+        let r = call_guest!(self, call_init(config));
         self.outcome(r)
     }
 
-    /// Calls `on-message(input, msg)`.
-    pub async fn on_message(&mut self, input: &str, msg: &Message) -> CallOutcome {
-        self.arm_deadline();
-        let r = self
-            .bindings
-            .ganglion_module_guest()
-            .call_on_message(&mut self.store, input, msg)
+    /// Hands `messages` (for input `input`, in order) to the module: in one
+    /// call of `on-messages` (0.2.0), or one call of `on-message` each
+    /// (0.1.0, stopping at a fault). The outbox is left empty either way.
+    pub async fn on_messages(&mut self, input: &str, messages: &[Message]) -> Batch {
+        match &self.bindings {
+            WorldBindings::V0_1(_) => self.one_by_one(input, messages).await,
+            WorldBindings::V0_2(_) => self.batched(input, messages).await,
+        }
+    }
+
+    /// 0.1.0: one `on-message` call per message.
+    async fn one_by_one(&mut self, input: &str, messages: &[Message]) -> Batch {
+        let mut batch = Batch::default();
+        for (i, msg) in messages.iter().enumerate() {
+            self.arm_deadline(1);
+            let WorldBindings::V0_1(b) = &self.bindings else {
+                break;
+            };
+            let r = b
+                .ganglion_module0_1_0_guest()
+                .call_on_message(&mut self.store, input, msg)
+                .await;
+            let sent = self.take_outbox();
+            let index = i as u32;
+            match self.outcome(r) {
+                CallOutcome::Done => {}
+                CallOutcome::GuestError(e) => batch.failed.push((index, e)),
+                CallOutcome::Trap(fault) => {
+                    batch.fault = Some(fault);
+                    return batch;
+                }
+            }
+            batch
+                .sent
+                .extend(sent.into_iter().map(|(output, m)| (index, output, m)));
+            batch.done = i + 1;
+        }
+        batch
+    }
+
+    /// 0.2.0: one `on-messages` call for the batch; the module names each
+    /// message it handles (`batch.handling`), which says what its sends are
+    /// for and which message a trap is the fault of.
+    async fn batched(&mut self, input: &str, messages: &[Message]) -> Batch {
+        self.arm_deadline(messages.len());
+        self.store.data_mut().batch = Some(BatchCursor {
+            len: messages.len() as u32,
+            ..BatchCursor::default()
+        });
+        let WorldBindings::V0_2(b) = &self.bindings else {
+            return Batch::default();
+        };
+        let r = b
+            .ganglion_module0_2_0_guest()
+            .call_on_messages(&mut self.store, input, messages)
             .await;
-        self.outcome(r)
+        let cursor = self.store.data_mut().batch.take().unwrap_or_default();
+        let mut sent = self.take_outbox();
+        let mut batch = Batch {
+            failed: cursor.failed.clone(),
+            ..Batch::default()
+        };
+        match r {
+            Ok(()) => batch.done = messages.len(),
+            Err(e) => {
+                // The message named last is at fault (the first, if none
+                // was named): what was sent for it goes; what was sent
+                // before stands.
+                batch.done = cursor.current().unwrap_or(0) as usize;
+                // The trap is the failure of the message at fault.
+                let done = batch.done;
+                batch.failed.retain(|(i, _)| (*i as usize) < done);
+                sent.truncate(cursor.marks.last().map_or(0, |(_, start)| *start));
+                batch.fault = Some(self.fault(&e));
+            }
+        }
+        batch.sent = attribute(sent, &cursor.marks);
+        batch
     }
 
     /// Calls `on-timer(id)`.
     pub async fn on_timer(&mut self, id: u32) -> CallOutcome {
-        self.arm_deadline();
-        let r = self
-            .bindings
-            .ganglion_module_guest()
-            .call_on_timer(&mut self.store, id)
-            .await;
+        self.arm_deadline(1);
+        let r = call_guest!(self, call_on_timer(id));
         self.outcome(r)
     }
 
     /// Calls `on-twin-desired(patch)`.
     pub async fn on_twin_desired(&mut self, patch: &str) -> CallOutcome {
-        self.arm_deadline();
-        let r = self
-            .bindings
-            .ganglion_module_guest()
-            .call_on_twin_desired(&mut self.store, patch)
-            .await;
+        self.arm_deadline(1);
+        let r = call_guest!(self, call_on_twin_desired(patch));
         self.outcome(r)
     }
 
     /// Calls `on-method(name, payload)`.
     pub async fn on_method(&mut self, name: &str, payload: &str) -> MethodCall {
-        self.arm_deadline();
-        let r = self
-            .bindings
-            .ganglion_module_guest()
-            .call_on_method(&mut self.store, name, payload)
-            .await;
+        self.arm_deadline(1);
+        let r = match &self.bindings {
+            WorldBindings::V0_1(b) => b
+                .ganglion_module0_1_0_guest()
+                .call_on_method(&mut self.store, name, payload)
+                .await
+                .map(|r| r.map_err(|e| (e.status, e.message))),
+            WorldBindings::V0_2(b) => b
+                .ganglion_module0_2_0_guest()
+                .call_on_method(&mut self.store, name, payload)
+                .await
+                .map(|r| r.map_err(|e| (e.status, e.message))),
+        };
         match r {
             Ok(Ok(answer)) => MethodCall::Answered(answer),
-            Ok(Err(e)) => MethodCall::Failed {
-                status: e.status,
-                message: e.message,
-            },
+            Ok(Err((status, message))) => MethodCall::Failed { status, message },
             Err(e) => MethodCall::Trap(self.fault(&e)),
         }
     }
@@ -231,4 +336,21 @@ impl Instance {
     pub fn take_due_timers(&mut self, now: Instant) -> Vec<u32> {
         self.store.data_mut().timers.take_due(now)
     }
+}
+
+/// Each of `sent` with the index of the message it was sent for: the last
+/// mark at or before it (message 0 before the first mark).
+fn attribute(sent: Vec<(String, Message)>, marks: &[(u32, usize)]) -> Vec<(u32, String, Message)> {
+    let mut mark = 0;
+    let mut index = 0;
+    sent.into_iter()
+        .enumerate()
+        .map(|(at, (output, msg))| {
+            while mark < marks.len() && marks[mark].1 <= at {
+                index = marks[mark].0;
+                mark += 1;
+            }
+            (index, output, msg)
+        })
+        .collect()
 }

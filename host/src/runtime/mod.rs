@@ -1,6 +1,7 @@
 //! The WebAssembly runtime: one wasmtime [`Engine`] for the whole gateway, the
 //! [`Linker`] that provides the module world's imports, and loading components
-//! into [`LoadedComponent`]s that instances are made from.
+//! into [`LoadedComponent`]s that instances are made from. A component may
+//! target either version of the world (`world.rs`).
 //!
 //! CPU time is bounded with epoch interruption: an [`EpochTicker`] thread
 //! advances the engine's epoch every [`EPOCH_TICK`], and each call may use a
@@ -30,12 +31,13 @@ mod timers;
 #[cfg(feature = "compiler")]
 mod trim;
 mod twin;
+mod world;
 
 #[cfg(feature = "compiler")]
 pub use compile::{PrecompileError, precompile, target_triple};
 pub use epoch::{EPOCH_TICK, EpochTicker, deadline_ticks};
 pub use error::{LoadError, RuntimeError};
-pub use instance::{CallOutcome, DeadlineExceeded, Fault, Instance, MethodCall};
+pub use instance::{Batch, CallOutcome, DeadlineExceeded, Fault, Instance, MethodCall};
 pub use state::{MAX_SENDS_PER_CALL, ModuleState};
 pub use timers::{MAX_TIMERS, MIN_TIMER_INTERVAL_MS};
 
@@ -43,7 +45,6 @@ pub use timers::{MAX_TIMERS, MIN_TIMER_INTERVAL_MS};
 /// only precompiled components load.
 pub const COMPILER: bool = cfg!(feature = "compiler");
 
-use crate::bindings::{Module as ModuleBindings, ModulePre};
 use crate::message::IdGenerator;
 use alloc::Allocation;
 use std::collections::HashMap;
@@ -52,6 +53,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, UpdateDeadline};
+use world::WorldPre;
 
 /// The default memory limit of a module instance (`memory-mib`): 64 MiB, so
 /// that a dozen modules at their limits still fit a 1 GB device.
@@ -85,7 +87,7 @@ impl Default for Limits {
 /// A component checked against the module world and ready to instantiate.
 #[derive(Clone)]
 pub struct LoadedComponent {
-    pre: Arc<ModulePre<ModuleState>>,
+    pre: Arc<WorldPre>,
     digest: Arc<str>,
     from_cache: bool,
 }
@@ -101,6 +103,11 @@ impl LoadedComponent {
     /// rather than compiled by this load.
     pub fn from_cache(&self) -> bool {
         self.from_cache
+    }
+
+    /// The version of the module world it targets: `0.1.0` or `0.2.0`.
+    pub fn world_version(&self) -> &'static str {
+        self.pre.version()
     }
 }
 
@@ -118,7 +125,7 @@ pub struct Runtime {
     /// second module (or a restart of one) running the same component shares
     /// its machine code instead of loading a copy (about 320 KiB for the
     /// relay test module).
-    loaded: Mutex<HashMap<Arc<str>, Weak<ModulePre<ModuleState>>>>,
+    loaded: Mutex<HashMap<Arc<str>, Weak<WorldPre>>>,
 }
 
 const WASM_MAGIC: &[u8] = b"\0asm";
@@ -230,8 +237,18 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError(error_chain(&e)))?;
-        ModuleBindings::add_to_linker::<ModuleState, HasSelf<ModuleState>>(&mut linker, |s| s)
-            .map_err(|e| RuntimeError(error_chain(&e)))?;
+        // Both versions of the world import the same interfaces (see `world`).
+        crate::bindings::v0_1::Module::add_to_linker::<ModuleState, HasSelf<ModuleState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| RuntimeError(error_chain(&e)))?;
+        // And 0.2.0 adds one.
+        crate::bindings::v0_2::ganglion::module0_2_0::batch::add_to_linker::<
+            ModuleState,
+            HasSelf<ModuleState>,
+        >(&mut linker, |s| s)
+        .map_err(|e| RuntimeError(error_chain(&e)))?;
         Ok(Runtime {
             engine,
             linker,
@@ -388,12 +405,12 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(wrong_world)?;
-        let pre = ModulePre::new(instance_pre).map_err(wrong_world)?;
+        let pre = WorldPre::new(instance_pre).map_err(wrong_world)?;
         // Cached only once it fits the world: a refused component leaves
         // nothing on disk.
         #[cfg(feature = "compiler")]
         if !from_cache && let Some(c) = &self.cache {
-            c.put(&self.engine, &digest, pre.instance_pre().component());
+            c.put(&self.engine, &digest, pre.component());
         }
         let pre = Arc::new(pre);
         let digest: Arc<str> = Arc::from(digest);
@@ -462,14 +479,14 @@ impl Runtime {
     }
 
     /// The component with `digest`, if a module still holds it.
-    fn shared(&self, digest: &str) -> Option<Arc<ModulePre<ModuleState>>> {
+    fn shared(&self, digest: &str) -> Option<Arc<WorldPre>> {
         let loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
         loaded.get(digest).and_then(Weak::upgrade)
     }
 
     /// Offers `pre` to later loads of `digest`, and forgets the components
     /// no module holds any more.
-    fn share(&self, digest: &Arc<str>, pre: &Arc<ModulePre<ModuleState>>) {
+    fn share(&self, digest: &Arc<str>, pre: &Arc<WorldPre>) {
         let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
         loaded.retain(|_, held| held.strong_count() > 0);
         loaded.insert(digest.clone(), Arc::downgrade(pre));
@@ -505,7 +522,7 @@ impl Runtime {
         });
         store.data_mut().ticks_left = budget;
         store.set_epoch_deadline(1);
-        let bindings = component.pre.instantiate_async(&mut store).await?;
+        let bindings = component.pre.instantiate(&mut store).await?;
         Ok(Instance::new(store, bindings, budget, limits))
     }
 }

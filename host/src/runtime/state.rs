@@ -4,7 +4,7 @@
 use super::grants::{GrantError, Grants};
 use super::storage::ModuleStorage;
 use super::timers::{MAX_TIMERS, MIN_TIMER_INTERVAL_MS, TimerRefusal, Timers};
-use crate::bindings::ganglion::module::{host, timers, types};
+use crate::bindings::module::{host, timers, types};
 use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stamp_from_module};
 use std::sync::Arc;
 use wasmtime::{ResourceLimiter, StoreLimits};
@@ -74,6 +74,41 @@ impl ResourceLimiter for Limiter {
     }
 }
 
+/// `text` cut to [`MAX_LOG_LINE`] bytes, marked with `…` where cut.
+fn truncate_line(mut text: String) -> String {
+    if text.len() > MAX_LOG_LINE {
+        let mut cut = MAX_LOG_LINE;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+/// Where a 0.2.0 batch is: the message the module said it handles, and
+/// which sends are for which message.
+#[derive(Debug, Default)]
+pub(crate) struct BatchCursor {
+    /// How many messages the batch has.
+    pub(crate) len: u32,
+    /// Each message the module named, with the outbox's length then: the
+    /// sends from there on are for it.
+    pub(crate) marks: Vec<(u32, usize)>,
+    /// Where the current message's sends start in the outbox.
+    pub(crate) start: usize,
+    /// The messages the module said it failed on, with why.
+    pub(crate) failed: Vec<(u32, String)>,
+}
+
+impl BatchCursor {
+    /// The message the module named last, if any.
+    pub(crate) fn current(&self) -> Option<u32> {
+        self.marks.last().map(|(index, _)| *index)
+    }
+}
+
 /// The per-store state of one module instance.
 pub struct ModuleState {
     module: Arc<str>,
@@ -90,6 +125,8 @@ pub struct ModuleState {
     pub(crate) storage: Option<ModuleStorage>,
     /// The module's twin.
     pub(crate) twin: Option<crate::twin::TwinHandle>,
+    /// While a 0.2.0 `on-messages` call runs: which message it handles.
+    pub(crate) batch: Option<BatchCursor>,
     ids: Arc<IdGenerator>,
 }
 
@@ -119,6 +156,7 @@ impl ModuleState {
             ticks_left: 0,
             storage,
             twin: None,
+            batch: None,
             ids,
         })
     }
@@ -168,7 +206,9 @@ impl host::Host for ModuleState {
         if message_size(&msg) > MAX_MESSAGE_BYTES {
             return Err(host::SendError::TooLarge(MAX_MESSAGE_BYTES as u32));
         }
-        if self.outbox.len() >= MAX_SENDS_PER_CALL as usize {
+        // In a batch the limit is each message's.
+        let since = self.batch.as_ref().map_or(0, |b| b.start);
+        if self.outbox.len() - since.min(self.outbox.len()) >= MAX_SENDS_PER_CALL as usize {
             return Err(host::SendError::TooMany(MAX_SENDS_PER_CALL));
         }
         stamp_from_module(&mut msg, &self.module, &output, &self.ids);
@@ -177,15 +217,7 @@ impl host::Host for ModuleState {
     }
 
     fn log(&mut self, level: types::LogLevel, text: String) {
-        let mut text = text;
-        if text.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
-            text.push('…');
-        }
+        let text = truncate_line(text);
         let module = &*self.module;
         match level {
             types::LogLevel::Trace => tracing::trace!(module, "{text}"),
@@ -217,6 +249,30 @@ impl timers::Host for ModuleState {
 
     fn cancel_timer(&mut self, id: u32) -> bool {
         self.timers.cancel(id)
+    }
+}
+
+impl crate::bindings::v0_2::ganglion::module0_2_0::batch::Host for ModuleState {
+    fn handling(&mut self, index: u32) {
+        let Some(batch) = self.batch.as_mut() else {
+            return;
+        };
+        // Only forward, within the batch: a later message, never an earlier.
+        let forward = batch.current().is_none_or(|current| index > current);
+        if forward && index < batch.len {
+            batch.start = self.outbox.len();
+            batch.marks.push((index, batch.start));
+        }
+    }
+
+    fn failed(&mut self, error: String) {
+        let Some(batch) = self.batch.as_mut() else {
+            return;
+        };
+        let index = batch.current().unwrap_or(0);
+        if batch.failed.last().is_none_or(|(last, _)| *last != index) {
+            batch.failed.push((index, truncate_line(error)));
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! import.
 
 use super::ModuleState;
-use crate::bindings::ganglion::module::storage::{self, StorageError};
+use crate::bindings::module::storage::{self, StorageError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 

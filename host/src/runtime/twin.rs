@@ -4,7 +4,7 @@
 //! keeper, which answers once the patch is applied (see [`crate::twin::keeper`]).
 
 use super::ModuleState;
-use crate::bindings::ganglion::module::twin;
+use crate::bindings::module::twin;
 use crate::twin::VERSION_KEY;
 
 impl twin::Host for ModuleState {
