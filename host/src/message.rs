@@ -78,10 +78,24 @@ impl IdGenerator {
         }
     }
 
-    /// The next id.
+    /// The next id: the prefix in 16 hex digits, `-`, and a counter in hex
+    /// (written by hand: `format!` was a tenth of a module's `send`).
     pub fn next_id(&self) -> String {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        format!("{:016x}-{n:x}", self.prefix)
+        let mut id = String::with_capacity(33);
+        push_hex(&mut id, self.prefix, 16);
+        id.push('-');
+        push_hex(&mut id, n, 1);
+        id
+    }
+}
+
+/// Appends `n` in lower-case hex, at least `width` digits.
+fn push_hex(out: &mut String, n: u64, width: u32) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(width);
+    for i in (0..digits).rev() {
+        out.push(char::from(DIGITS[((n >> (i * 4)) & 0xf) as usize]));
     }
 }
 
@@ -95,6 +109,18 @@ impl Default for IdGenerator {
 /// the source module and output (replacing what the module set), and an id and a
 /// creation time when the module left them unset.
 pub fn stamp_from_module(msg: &mut Message, module: &str, output: &str, ids: &IdGenerator) {
+    stamp_from_module_at(msg, module, output, ids, now_ms);
+}
+
+/// [`stamp_from_module`], with the creation time (if one is needed) from
+/// `now`: a module's sends in one call share one reading of the clock.
+pub fn stamp_from_module_at(
+    msg: &mut Message,
+    module: &str,
+    output: &str,
+    ids: &IdGenerator,
+    now: impl FnOnce() -> u64,
+) {
     let s = &mut msg.system;
     s.connection_module_id = Some(module.to_string());
     s.output_name = Some(output.to_string());
@@ -103,7 +129,7 @@ pub fn stamp_from_module(msg: &mut Message, module: &str, output: &str, ids: &Id
         s.message_id = Some(ids.next_id());
     }
     if s.creation_time_ms.is_none() {
-        s.creation_time_ms = Some(now_ms());
+        s.creation_time_ms = Some(now());
     }
 }
 
@@ -137,6 +163,21 @@ mod tests {
         assert_eq!(msg.system.message_id.as_deref(), Some("keep-me"));
         assert!(msg.system.creation_time_ms.is_some());
         assert_ne!(ids.next_id(), ids.next_id());
+    }
+
+    #[test]
+    fn ids_are_the_prefix_and_the_counter_in_hex() {
+        for (prefix, first) in [(0, 1), (0xdead_beef, 0xff), (u64::MAX, u64::MAX - 1)] {
+            let ids = IdGenerator {
+                prefix,
+                next: AtomicU64::new(first),
+            };
+            assert_eq!(ids.next_id(), format!("{prefix:016x}-{first:x}"));
+            assert_eq!(ids.next_id(), format!("{prefix:016x}-{:x}", first + 1));
+        }
+        let mut zero = String::new();
+        push_hex(&mut zero, 0, 1);
+        assert_eq!(zero, "0");
     }
 
     #[test]

@@ -154,6 +154,7 @@ impl Instance {
         let state = self.store.data_mut();
         state.ticks_left = self.ticks.saturating_mul(messages.max(1) as u64);
         state.limiter.growth_refused = false;
+        state.call_ms = None;
         self.store.set_epoch_deadline(1);
     }
 

@@ -5,7 +5,9 @@ use super::grants::{GrantError, Grants};
 use super::storage::ModuleStorage;
 use super::timers::{MAX_TIMERS, MIN_TIMER_INTERVAL_MS, TimerRefusal, Timers};
 use crate::bindings::module::{host, timers, types};
-use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stamp_from_module};
+use crate::message::{
+    IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, now_ms, stamp_from_module_at,
+};
 use std::sync::Arc;
 use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
@@ -127,6 +129,9 @@ pub struct ModuleState {
     pub(crate) twin: Option<crate::twin::TwinHandle>,
     /// While a 0.2.0 `on-messages` call runs: which message it handles.
     pub(crate) batch: Option<BatchCursor>,
+    /// The clock as the current call's first send without a creation time
+    /// read it: the creation time of every such send of the call.
+    pub(crate) call_ms: Option<u64>,
     ids: Arc<IdGenerator>,
 }
 
@@ -157,6 +162,7 @@ impl ModuleState {
             storage,
             twin: None,
             batch: None,
+            call_ms: None,
             ids,
         })
     }
@@ -211,7 +217,10 @@ impl host::Host for ModuleState {
         if self.outbox.len() - since.min(self.outbox.len()) >= MAX_SENDS_PER_CALL as usize {
             return Err(host::SendError::TooMany(MAX_SENDS_PER_CALL));
         }
-        stamp_from_module(&mut msg, &self.module, &output, &self.ids);
+        let clock = &mut self.call_ms;
+        stamp_from_module_at(&mut msg, &self.module, &output, &self.ids, || {
+            *clock.get_or_insert_with(now_ms)
+        });
         self.outbox.push((output, msg));
         Ok(())
     }
