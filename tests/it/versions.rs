@@ -7,7 +7,8 @@ use crate::support::{body, collect_until, drain_for, manifest, start_all};
 use ganglion::harness::ModuleHarness;
 use ganglion::message::{new_message, property};
 use ganglion::metrics::ModuleStatus;
-use ganglion_tests::artifacts::{RELAY, RELAY_V0_1, TRAPPER};
+use ganglion::runtime::Fault;
+use ganglion_tests::artifacts::{RELAY, RELAY_V0_1, SPINNER, TRAPPER};
 use ganglion_tests::eventually::eventually;
 use std::path::Path;
 use std::time::Duration;
@@ -185,4 +186,23 @@ async fn after_a_trap_mid_batch_the_rest_of_the_batch_goes_to_the_next_instance(
         (5, 3, 2, 2, 2),
         "each message reached the module once; each trap fails its message"
     );
+}
+
+#[tokio::test]
+async fn a_message_that_runs_past_its_deadline_in_a_batch_ends_the_call_there() {
+    let mut h = ModuleHarness::load("spinner", Path::new(SPINNER), &[])
+        .await
+        .unwrap();
+    let msgs: Vec<_> = ["a", "b", "spin", "c"]
+        .iter()
+        .map(|b| new_message(b.as_bytes().to_vec()))
+        .collect();
+    let batch = h.send_batch("in", &msgs).await;
+    assert!(
+        matches!(batch.fault, Some(Fault::Deadline { .. })),
+        "{batch:?}"
+    );
+    assert_eq!(batch.done, 2, "the third message ran past its deadline");
+    let sent: Vec<Vec<u8>> = batch.sent.into_iter().map(|(_, _, m)| m.body).collect();
+    assert_eq!(sent, [b"a".to_vec(), b"b".to_vec()]);
 }

@@ -148,11 +148,10 @@ impl Instance {
         }
     }
 
-    /// Gives the next call a fresh CPU budget (the deadline's for each of
-    /// `messages`), and forgets refused growths.
-    fn arm_deadline(&mut self, messages: usize) {
+    /// Gives the next call a fresh CPU budget, and forgets refused growths.
+    fn arm_deadline(&mut self) {
         let state = self.store.data_mut();
-        state.ticks_left = self.ticks.saturating_mul(messages.max(1) as u64);
+        state.ticks_left = self.ticks;
         state.limiter.growth_refused = false;
         state.call_ms = None;
         self.store.set_epoch_deadline(1);
@@ -195,7 +194,7 @@ impl Instance {
 
     /// Calls `init(config)`.
     pub async fn init(&mut self, config: &[(String, String)]) -> CallOutcome {
-        self.arm_deadline(1);
+        self.arm_deadline();
         let r = call_guest!(self, call_init(config));
         self.outcome(r)
     }
@@ -214,7 +213,7 @@ impl Instance {
     async fn one_by_one(&mut self, input: &str, messages: &[Message]) -> Batch {
         let mut batch = Batch::default();
         for (i, msg) in messages.iter().enumerate() {
-            self.arm_deadline(1);
+            self.arm_deadline();
             let WorldBindings::V0_1(b) = &self.bindings else {
                 break;
             };
@@ -244,9 +243,12 @@ impl Instance {
     /// message it handles (`batch.handling`), which says what its sends are
     /// for and which message a trap is the fault of.
     async fn batched(&mut self, input: &str, messages: &[Message]) -> Batch {
-        self.arm_deadline(messages.len());
+        self.arm_deadline();
+        // Each message the module names gets the budget of one call afresh
+        // (`batch.handling`).
         self.store.data_mut().batch = Some(BatchCursor {
             len: messages.len() as u32,
+            budget: self.ticks,
             ..BatchCursor::default()
         });
         let WorldBindings::V0_2(b) = &self.bindings else {
@@ -282,21 +284,21 @@ impl Instance {
 
     /// Calls `on-timer(id)`.
     pub async fn on_timer(&mut self, id: u32) -> CallOutcome {
-        self.arm_deadline(1);
+        self.arm_deadline();
         let r = call_guest!(self, call_on_timer(id));
         self.outcome(r)
     }
 
     /// Calls `on-twin-desired(patch)`.
     pub async fn on_twin_desired(&mut self, patch: &str) -> CallOutcome {
-        self.arm_deadline(1);
+        self.arm_deadline();
         let r = call_guest!(self, call_on_twin_desired(patch));
         self.outcome(r)
     }
 
     /// Calls `on-method(name, payload)`.
     pub async fn on_method(&mut self, name: &str, payload: &str) -> MethodCall {
-        self.arm_deadline(1);
+        self.arm_deadline();
         let r = match &self.bindings {
             WorldBindings::V0_1(b) => b
                 .ganglion_module0_1_0_guest()

@@ -102,6 +102,9 @@ pub(crate) struct BatchCursor {
     pub(crate) start: usize,
     /// The messages the module said it failed on, with why.
     pub(crate) failed: Vec<(u32, String)>,
+    /// The CPU budget of one message, in epoch ticks: each message the
+    /// module names starts with it afresh.
+    pub(crate) budget: u64,
 }
 
 impl BatchCursor {
@@ -271,6 +274,7 @@ impl crate::bindings::v0_2::ganglion::module0_2_0::batch::Host for ModuleState {
         if forward && index < batch.len {
             batch.start = self.outbox.len();
             batch.marks.push((index, batch.start));
+            self.ticks_left = batch.budget;
         }
     }
 
