@@ -1,12 +1,13 @@
 //! The supervisor of one module: a task that owns the module's wasmtime `Store`, reads its
 //! bounded input queue, fires its timers, calls the guest, and passes what the
-//! guest sent to the router.
+//! guest sent to the router. Messages go to the guest in batches of what waits
+//! for one input (`supervisor/deliver.rs`).
 //!
 //! A call that returns an error counts as failed and the module carries on. A
 //! call that traps (including running past its CPU deadline or out of memory)
 //! or exits ends the instance, and what that call sent is discarded.
 //!
-//! A delivered message's [`Receipt`] is held through the call on it and
+//! A delivered message's [`Receipt`](crate::receipt::Receipt) is held through the call on it and
 //! passed on to every message that call sent, so that its producer hears it
 //! is safe only once those are; a call that fails or traps on it, or sends
 //! nothing, releases it (see [`crate::receipt`]). Whether and
