@@ -186,10 +186,7 @@ impl Instance {
 
     /// The version of the module world the instance's component targets.
     pub fn world_version(&self) -> &'static str {
-        match self.bindings {
-            WorldBindings::V0_1(_) => "0.1.0",
-            WorldBindings::V0_2(_) => "0.2.0",
-        }
+        self.bindings.version()
     }
 
     /// Calls `init(config)`.
@@ -260,8 +257,10 @@ impl Instance {
             .await;
         let cursor = self.store.data_mut().batch.take().unwrap_or_default();
         let mut sent = self.take_outbox();
+        let (culprit, start) = (cursor.current().unwrap_or(0), cursor.start());
+        let BatchCursor { marks, failed, .. } = cursor;
         let mut batch = Batch {
-            failed: cursor.failed.clone(),
+            failed,
             ..Batch::default()
         };
         match r {
@@ -270,15 +269,15 @@ impl Instance {
                 // The message named last is at fault (the first, if none
                 // was named): what was sent for it goes; what was sent
                 // before stands.
-                batch.done = cursor.current().unwrap_or(0) as usize;
+                batch.done = culprit as usize;
                 // The trap is the failure of the message at fault.
                 let done = batch.done;
                 batch.failed.retain(|(i, _)| (*i as usize) < done);
-                sent.truncate(cursor.marks.last().map_or(0, |(_, start)| *start));
+                sent.truncate(start);
                 batch.fault = Some(self.fault(&e));
             }
         }
-        batch.sent = attribute(sent, &cursor.marks);
+        batch.sent = attribute(sent, &marks);
         batch
     }
 

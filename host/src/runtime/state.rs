@@ -98,8 +98,6 @@ pub(crate) struct BatchCursor {
     /// Each message the module named, with the outbox's length then: the
     /// sends from there on are for it.
     pub(crate) marks: Vec<(u32, usize)>,
-    /// Where the current message's sends start in the outbox.
-    pub(crate) start: usize,
     /// The messages the module said it failed on, with why.
     pub(crate) failed: Vec<(u32, String)>,
     /// The CPU budget of one message, in epoch ticks: each message the
@@ -111,6 +109,12 @@ impl BatchCursor {
     /// The message the module named last, if any.
     pub(crate) fn current(&self) -> Option<u32> {
         self.marks.last().map(|(index, _)| *index)
+    }
+
+    /// Where the sends for the message named last start in the outbox (0
+    /// before the first).
+    pub(crate) fn start(&self) -> usize {
+        self.marks.last().map_or(0, |(_, start)| *start)
     }
 }
 
@@ -216,8 +220,8 @@ impl host::Host for ModuleState {
             return Err(host::SendError::TooLarge(MAX_MESSAGE_BYTES as u32));
         }
         // In a batch the limit is each message's.
-        let since = self.batch.as_ref().map_or(0, |b| b.start);
-        if self.outbox.len() - since.min(self.outbox.len()) >= MAX_SENDS_PER_CALL as usize {
+        let since = self.batch.as_ref().map_or(0, BatchCursor::start);
+        if self.outbox.len().saturating_sub(since) >= MAX_SENDS_PER_CALL as usize {
             return Err(host::SendError::TooMany(MAX_SENDS_PER_CALL));
         }
         let clock = &mut self.call_ms;
@@ -272,8 +276,7 @@ impl crate::bindings::v0_2::ganglion::module0_2_0::batch::Host for ModuleState {
         // Only forward, within the batch: a later message, never an earlier.
         let forward = batch.current().is_none_or(|current| index > current);
         if forward && index < batch.len {
-            batch.start = self.outbox.len();
-            batch.marks.push((index, batch.start));
+            batch.marks.push((index, self.outbox.len()));
             self.ticks_left = batch.budget;
         }
     }

@@ -48,8 +48,8 @@ impl WorldPre {
     /// The version of the world, as in `wit/`.
     pub(crate) fn version(&self) -> &'static str {
         match self {
-            WorldPre::V0_1(_) => "0.1.0",
-            WorldPre::V0_2(_) => "0.2.0",
+            WorldPre::V0_1(_) => V0_1,
+            WorldPre::V0_2(_) => V0_2,
         }
     }
 
@@ -65,10 +65,24 @@ impl WorldPre {
     }
 }
 
+/// The versions, as in `wit/`.
+const V0_1: &str = "0.1.0";
+const V0_2: &str = "0.2.0";
+
 /// An instance's exports, in its version of the world.
 pub(crate) enum WorldBindings {
     /// 0.1.0.
     V0_1(v0_1::Module),
     /// 0.2.0.
     V0_2(v0_2::Module),
+}
+
+impl WorldBindings {
+    /// The version of the world, as in `wit/`.
+    pub(crate) fn version(&self) -> &'static str {
+        match self {
+            WorldBindings::V0_1(_) => V0_1,
+            WorldBindings::V0_2(_) => V0_2,
+        }
+    }
 }
