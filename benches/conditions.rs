@@ -11,6 +11,7 @@ use ganglion_benches::reading;
 use std::hint::black_box;
 
 fn conditions(c: &mut Criterion) {
+    ganglion::allocator::configure();
     let mut msg = new_message(reading(30.0));
     msg.system.content_type = Some("application/json".into());
     msg.system.content_encoding = Some("utf-8".into());

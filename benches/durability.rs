@@ -138,6 +138,7 @@ async fn drain(dir: &Path, broker: &Broker) -> f64 {
 }
 
 fn main() {
+    ganglion::allocator::configure();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

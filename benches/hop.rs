@@ -107,6 +107,7 @@ fn batches(
 const BATCHES: [usize; 2] = [16, 64];
 
 fn hop(c: &mut Criterion) {
+    ganglion::allocator::configure();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -47,6 +47,7 @@ fn readings() -> Vec<Vec<u8>> {
 }
 
 fn inference(c: &mut Criterion) {
+    ganglion::allocator::configure();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -6,6 +6,12 @@
 #[path = "results.rs"]
 pub mod results;
 
+/// The benchmarks run on the allocator the `ganglion` binary runs on, set up
+/// as it is ([`ganglion::allocator::configure`], which each bench calls
+/// first), so that a library figure is what the gateway gets.
+#[global_allocator]
+static ALLOCATOR: ganglion::allocator::Allocator = ganglion::allocator::Allocator;
+
 /// How long a criterion benchmark warms up. The calls measured take
 /// microseconds, so a second reaches a steady state (the compiled code loaded,
 /// the caches and the allocator warm) many times over.

@@ -87,6 +87,7 @@ async fn swaps() -> Vec<Duration> {
 }
 
 fn main() {
+    ganglion::allocator::configure();
     let mut loads_table = Table {
         id: "loads".into(),
         rows: Vec::new(),

@@ -272,6 +272,7 @@ fn run(handle: &Handle, index: usize) -> Run {
 }
 
 fn main() -> std::io::Result<()> {
+    ganglion::allocator::configure();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

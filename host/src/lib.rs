@@ -32,6 +32,7 @@
 //! - [`metrics`]: counters per route and module.
 //! - [`lifecycle`]: a module's status, starts and exits, as its supervisor
 //!   publishes them.
+//! - [`allocator`]: the binaries' allocator (mimalloc) and its settings.
 //! - [`backoff`]: the capped exponential backoff of restarts and reconnects.
 //! - [`wait`]: optional deadlines, channels and tasks in `select!` loops.
 //! - [`protocol`]: the cloud protocol: topics, documents, status codes.
@@ -42,6 +43,7 @@
 //! [`gateway::Gateway`].
 
 pub mod agent;
+pub mod allocator;
 pub mod artifact;
 pub mod backoff;
 pub mod bindings;

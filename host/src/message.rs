@@ -122,8 +122,8 @@ pub fn stamp_from_module_at(
     now: impl FnOnce() -> u64,
 ) {
     let s = &mut msg.system;
-    s.connection_module_id = Some(module.to_string());
-    s.output_name = Some(output.to_string());
+    overwrite(&mut s.connection_module_id, module);
+    overwrite(&mut s.output_name, output);
     s.connection_device_id = None;
     if s.message_id.is_none() {
         s.message_id = Some(ids.next_id());
@@ -133,10 +133,23 @@ pub fn stamp_from_module_at(
     }
 }
 
+/// Sets `slot` to `value`, in the string already there if there is one: a
+/// module that passes on what it received sends back the names the host
+/// stamped a hop before, and their buffers serve again.
+fn overwrite(slot: &mut Option<String>, value: &str) {
+    match slot {
+        Some(s) => {
+            s.clear();
+            s.push_str(value);
+        }
+        None => *slot = Some(value.to_owned()),
+    }
+}
+
 /// Fills in what the host owns when a message arrives from leaf device `device`.
 pub fn stamp_from_device(msg: &mut Message, device: &str, ids: &IdGenerator) {
     let s = &mut msg.system;
-    s.connection_device_id = Some(device.to_string());
+    overwrite(&mut s.connection_device_id, device);
     s.connection_module_id = None;
     s.output_name = None;
     if s.message_id.is_none() {

@@ -1,17 +1,29 @@
 //! Gives the memory that a compile freed back to the operating system.
 //!
 //! Compiling a component with cranelift (on several threads) allocates and
-//! frees tens of megabytes. glibc keeps freed memory in its per-thread arenas
-//! for reuse, so a gateway that compiled its modules when it started would
-//! otherwise stay about 12 MB larger for as long as it runs (the demo: 35 MB
-//! resident after compiling, 18 MB when its modules came from the cache).
-//! Compiles are rare (a first start, a new version), so the trim after each
-//! one costs nothing that matters.
+//! frees tens of megabytes. An allocator keeps freed memory for reuse, so a
+//! gateway that compiled its modules when it started would otherwise stay
+//! about 12 MB larger for as long as it runs (the demo on glibc's allocator:
+//! 35 MB resident after compiling, 18 MB when its modules came from the
+//! cache). Compiles are rare (a first start, a new version), so the trim
+//! after each one costs nothing that matters.
+//!
+//! Both allocators a gateway may run on are asked: mimalloc, the binaries'
+//! (see [`crate::allocator`]), and the C library's, which the library falls
+//! back to in a program that does not choose (and which C code in the
+//! process uses either way).
 
-/// Returns the free pages of every malloc arena to the system.
+/// Returns the free memory of mimalloc and of every malloc arena to the
+/// system.
+pub fn release_freed_memory() {
+    crate::allocator::collect();
+    trim_c_heap();
+}
+
+/// Returns the free pages of every glibc malloc arena to the system.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
-pub fn release_freed_memory() {
+fn trim_c_heap() {
     unsafe extern "C" {
         fn malloc_trim(pad: usize) -> i32;
     }
@@ -24,4 +36,4 @@ pub fn release_freed_memory() {
 
 /// Other C libraries give freed memory back by themselves, or have no trim.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn release_freed_memory() {}
+fn trim_c_heap() {}

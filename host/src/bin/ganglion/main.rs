@@ -128,7 +128,12 @@ enum ManifestCommand {
     },
 }
 
+/// mimalloc, returning freed memory at once (see [`ganglion::allocator`]).
+#[global_allocator]
+static ALLOCATOR: ganglion::allocator::Allocator = ganglion::allocator::Allocator;
+
 fn main() -> ExitCode {
+    ganglion::allocator::configure();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
