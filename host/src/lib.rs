@@ -36,6 +36,7 @@
 //! - [`backoff`]: the capped exponential backoff of restarts and reconnects.
 //! - [`wait`]: optional deadlines, channels and tasks in `select!` loops.
 //! - [`protocol`]: the cloud protocol: topics, documents, status codes.
+//! - [`web`]: the local HTTP endpoint: `/metrics` in Prometheus text.
 //! - [`operator`]: the operator's tools over the cloud broker: twins, direct
 //!   methods, status and the live monitor (`ganglion twin`, `invoke`, ...).
 //!
@@ -69,6 +70,7 @@ pub mod twin;
 pub mod uplink;
 pub mod upstream;
 pub mod wait;
+pub mod web;
 
 pub use gateway::{Gateway, GatewayError, GatewayOptions};
 pub use manifest::{Manifest, ManifestError};

@@ -9,6 +9,7 @@ mod control;
 mod deploy;
 mod deployment;
 mod drift;
+mod endpoint;
 mod faults;
 mod flush;
 mod harness;

@@ -12,16 +12,16 @@ mod start;
 
 use crate::deployer::{DeployError, DeployOutcome, DeployRequest, DeploymentSnapshot};
 use crate::envelope::{Envelope, Producer, UpstreamMessage};
-use crate::lifecycle::ModuleStates;
 use crate::manifest::Manifest;
 use crate::message::{IdGenerator, MAX_MESSAGE_BYTES, Message, message_size, stamp_from_device};
-use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::metrics::MetricsSnapshot;
 use crate::runtime::alloc::AllocationChoice;
 use crate::runtime::{EpochTicker, LoadError, RuntimeError};
 use crate::store::StoreError;
 use crate::twin::TwinError;
 use crate::uplink::UplinkConfig;
-use crate::upstream::LinkState;
+use crate::web::{Endpoint, Sources, WebError};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -67,6 +67,9 @@ pub enum GatewayError {
         /// Its size.
         size: usize,
     },
+    /// The metrics endpoint could not start.
+    #[error(transparent)]
+    Web(#[from] WebError),
     /// The gateway is shutting down.
     #[error("the gateway is shutting down")]
     ShuttingDown,
@@ -91,6 +94,9 @@ pub struct GatewayOptions {
     /// How module instances get their memory (see
     /// [`crate::runtime::alloc`]).
     pub allocation: AllocationChoice,
+    /// Where the metrics endpoint listens, over the manifest's
+    /// `[metrics] addr` (`--metrics-addr`); with neither, it is off.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl GatewayOptions {
@@ -103,6 +109,7 @@ impl GatewayOptions {
             watch: None,
             trusted_keys: None,
             allocation: AllocationChoice::Auto,
+            metrics_addr: None,
         }
     }
 }
@@ -120,10 +127,10 @@ pub struct Gateway {
     ingest_task: Option<JoinHandle<()>>,
     agent_task: Option<JoinHandle<()>>,
     twins_task: JoinHandle<()>,
-    metrics: Arc<Metrics>,
+    /// The counters, the modules' lifecycle and the link's state.
+    view: Sources,
     deployment: watch::Receiver<Option<DeploymentSnapshot>>,
-    states: watch::Receiver<ModuleStates>,
-    link: watch::Receiver<LinkState>,
+    endpoint: Option<Endpoint>,
     observers: broadcast::Sender<UpstreamMessage>,
     first_observer: Option<broadcast::Receiver<UpstreamMessage>>,
     ids: Arc<IdGenerator>,
@@ -156,11 +163,13 @@ impl Gateway {
     /// Every counter, each module's lifecycle and the cloud link's state,
     /// now.
     pub fn metrics(&self) -> MetricsSnapshot {
-        let mut snapshot = self.metrics.snapshot().with_states(&self.states.borrow());
-        let link = self.link.borrow();
-        snapshot.queue.connected = link.connected;
-        snapshot.queue.link_error = link.error.clone();
-        snapshot
+        self.view.snapshot()
+    }
+
+    /// Where the metrics endpoint listens (the port chosen, if the
+    /// configuration asked for port 0); none if it is off.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.endpoint.as_ref().map(|e| e.addr)
     }
 
     /// The last deployment's outcome (applied, refused or rolled back), as
@@ -199,6 +208,9 @@ impl Gateway {
     /// Stops every instance after its current call, lets the router deliver
     /// what it holds, and waits for every task to end.
     pub async fn shutdown(mut self) -> MetricsSnapshot {
+        if let Some(endpoint) = self.endpoint.take() {
+            endpoint.stop();
+        }
         let _ = self.shutdown.send(true);
         self.ingress = None;
         join(self.ingest_task.take(), "the ingest session").await;

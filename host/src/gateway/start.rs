@@ -38,6 +38,7 @@ use crate::twin::keeper::{REPORTED_CHANGES, ReportedChange};
 use crate::twin::{DEVICE_TWIN_ID, TwinStore, Twins};
 use crate::uplink::{self, CONTROL_EVENTS, ControlEvent, LINK_EVENTS, LinkEvent, UplinkConfig};
 use crate::upstream::{self, LinkState, UpstreamIo};
+use crate::web::{Endpoint, Sources, WebError};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -87,6 +88,11 @@ impl Gateway {
         manifest: &Manifest,
         options: &GatewayOptions,
     ) -> Result<Gateway, GatewayError> {
+        // Checked before anything starts: a refused endpoint starts nothing.
+        let endpoint = manifest
+            .metrics
+            .endpoint(options.metrics_addr)
+            .map_err(WebError::Config)?;
         let store = open_store(manifest, options)?;
         let db = store.db().clone();
         let runtime = Arc::new(runtime_for(manifest, &db, options)?);
@@ -95,10 +101,26 @@ impl Gateway {
         let twins = TwinStore::open(&db)?;
         let flush = manifest.store_and_forward.flush;
         let (mut gateway, wiring) = Gateway::spawn_core(store, twins, ticker, uplink, flush);
-        match gateway
-            .deploy_first(wiring, runtime, db, manifest, options)
-            .await
-        {
+        let started = match endpoint {
+            Some(config) => Endpoint::start(&config, gateway.view.clone())
+                .await
+                .map(Some),
+            None => Ok(None),
+        };
+        let deployed = match started {
+            Ok(endpoint) => {
+                gateway.endpoint = endpoint;
+                gateway
+                    .deploy_first(wiring, runtime, db, manifest, options)
+                    .await
+            }
+            // The router ends once every sender is gone, the wiring's too.
+            Err(e) => {
+                drop(wiring);
+                Err(e.into())
+            }
+        };
+        match deployed {
             Ok(()) => Ok(gateway),
             Err(e) => {
                 gateway.shutdown().await;
@@ -186,10 +208,13 @@ impl Gateway {
             ingest_task: None,
             agent_task: None,
             twins_task,
-            metrics,
+            view: Sources {
+                metrics,
+                states: states_rx,
+                link: link_rx,
+            },
             deployment: outcome_rx,
-            states: states_rx,
-            link: link_rx,
+            endpoint: None,
             observers,
             first_observer: Some(first_observer),
             ids: Arc::new(IdGenerator::new()),
@@ -225,9 +250,9 @@ impl Gateway {
             changes: wiring.changes,
             router: wiring.router.clone(),
             ids: self.ids.clone(),
-            metrics: self.metrics.clone(),
+            metrics: self.view.metrics.clone(),
             deployment: self.deployment.clone(),
-            states: self.states.clone(),
+            states: self.view.states.clone(),
             intake: Intake::new(
                 ArtifactStore::open(&db).map_err(StoreError::from)?,
                 runtime.clone(),
@@ -241,7 +266,7 @@ impl Gateway {
             router: wiring.router.clone(),
             router_commands: wiring.router_commands,
             agent: agent_tx,
-            metrics: self.metrics.clone(),
+            metrics: self.view.metrics.clone(),
             twins: wiring.twins,
             device_twin,
             requests: self.deploy.clone(),
@@ -268,7 +293,7 @@ impl Gateway {
                 config,
                 wiring.router,
                 self.ids.clone(),
-                self.metrics.clone(),
+                self.view.metrics.clone(),
                 shutdown,
             ))
         });

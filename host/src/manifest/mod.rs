@@ -26,14 +26,21 @@
 //! `[modules.NAME.grants]` table grants directories (`dirs`) or environment
 //! variables (`env`); network access is never granted in this version. See
 //! [`crate::runtime::grants`].
+//!
+//! Besides the modules and routes: `[store-and-forward]` (the `$upstream`
+//! queue), `[upstream]` (the cloud broker), `[ingest]` (leaf devices on the
+//! local broker) and `[metrics]` (the local HTTP endpoint: `addr`,
+//! `token-file`, `allow-anonymous`; see `metrics.rs`).
 
 mod grants;
 pub mod import;
 mod ingest;
 mod links;
+mod metrics;
 
 pub use ingest::{IngestConfig, TopicFilter};
 pub use links::DEFAULT_DEVICE_ID;
+pub use metrics::MetricsSettings;
 mod lifecycle;
 mod routes;
 mod store;
@@ -70,6 +77,8 @@ struct ManifestDto {
     ingest: Option<Spanned<links::IngestDto>>,
     #[serde(default)]
     upstream: Option<Spanned<links::UpstreamDto>>,
+    #[serde(default)]
+    metrics: Option<Spanned<metrics::MetricsDto>>,
 }
 
 #[derive(Deserialize)]
@@ -117,6 +126,9 @@ pub struct Manifest {
     /// The cloud broker (`[upstream]`), if configured; the command line's
     /// `--upstream` takes precedence.
     pub upstream: Option<UplinkConfig>,
+    /// The local metrics endpoint (`[metrics]`); `--metrics-addr` sets or
+    /// overrides its address.
+    pub metrics: MetricsSettings,
 }
 
 /// Whether a module should run (`status` in the manifest, as in Azure).
@@ -357,6 +369,11 @@ impl Manifest {
             .upstream
             .as_ref()
             .and_then(|u| links::validate_upstream(u, base, &mut c));
+        let metrics = dto
+            .metrics
+            .as_ref()
+            .map(|m| metrics::validate(m, base, &mut c))
+            .unwrap_or_default();
         if c.problems.is_empty() {
             Ok(Manifest {
                 modules,
@@ -364,6 +381,7 @@ impl Manifest {
                 store_and_forward,
                 ingest,
                 upstream,
+                metrics,
             })
         } else {
             c.problems.sort_by_key(|p| (p.line, p.column));

@@ -76,6 +76,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", env = "GANGLION_WORKER_THREADS", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     worker_threads: u16,
+    /// Serve `/metrics` (Prometheus text) on ADDR: HOST:PORT, or PORT for
+    /// loopback. Overrides the manifest's `[metrics] addr`; an address other
+    /// machines can reach needs the manifest's `token-file` or
+    /// `allow-anonymous = true`.
+    #[arg(long, value_name = "ADDR", env = "GANGLION_METRICS_ADDR",
+          value_parser = ganglion::web::access::parse_addr)]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// The uplink: the manifest's, with the command line's overrides.
@@ -178,6 +185,7 @@ async fn serve(args: &RunArgs) -> Result<()> {
         );
     }
     options.allocation = allocation(args);
+    options.metrics_addr = args.metrics_addr;
     let mut gateway = Gateway::start_with(&manifest, &options).await?;
     for (module, why) in gateway.failed_to_start() {
         tracing::error!(module = %module, "did not start: {why}");

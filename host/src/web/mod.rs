@@ -1,0 +1,153 @@
+//! The gateway's local HTTP endpoint: `/metrics`, every counter in the
+//! Prometheus text format, for a scraper on the gateway or the plant
+//! network. Off unless the manifest's `[metrics]` or `--metrics-addr` names
+//! an address; [`access`] says who may read it.
+//!
+//! The server (axum over hyper) runs as one task beside the gateway's; it
+//! owns no state, and reads the counters, the modules' lifecycle and the
+//! cloud link's state the way [`crate::gateway::Gateway::metrics`] does
+//! (through [`Sources`]).
+//!
+//! - `access.rs`: the address, the bearer token, and the rule that a
+//!   non-loopback address needs one or an explicit `allow-anonymous`.
+//! - `prometheus.rs`: the exposition format, and the metric names.
+
+pub mod access;
+pub mod prometheus;
+
+pub use access::{EndpointConfig, Token};
+
+use crate::lifecycle::ModuleStates;
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::upstream::LinkState;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Why the endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// The address could not be bound.
+    #[error("metrics endpoint: cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The configuration is refused (an exposed address without a token).
+    #[error("metrics endpoint: {0}")]
+    Config(String),
+}
+
+/// What the endpoint reads: the counters, each module's lifecycle and the
+/// cloud link's state, joined into one snapshot.
+#[derive(Clone)]
+pub(crate) struct Sources {
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) states: watch::Receiver<ModuleStates>,
+    pub(crate) link: watch::Receiver<LinkState>,
+}
+
+impl Sources {
+    /// Every counter, each module's lifecycle and the link's state, now.
+    pub(crate) fn snapshot(&self) -> MetricsSnapshot {
+        let mut snapshot = self.metrics.snapshot().with_states(&self.states.borrow());
+        let link = self.link.borrow();
+        snapshot.queue.connected = link.connected;
+        snapshot.queue.link_error = link.error.clone();
+        snapshot
+    }
+}
+
+/// A running endpoint.
+pub(crate) struct Endpoint {
+    /// The address it listens on (the port chosen, if 0 was asked for).
+    pub(crate) addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Endpoint {
+    /// Binds `config.addr` and serves `sources` until [`Endpoint::stop`].
+    pub(crate) async fn start(
+        config: &EndpointConfig,
+        sources: Sources,
+    ) -> Result<Endpoint, WebError> {
+        let bind_error = |source| WebError::Bind {
+            addr: config.addr,
+            source,
+        };
+        let listener = TcpListener::bind(config.addr).await.map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        let shared = Arc::new(Shared {
+            sources,
+            token: config.token.clone(),
+        });
+        let app = Router::new()
+            .route("/metrics", get(metrics))
+            .with_state(shared);
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("metrics endpoint on {addr} stopped: {e}");
+            }
+        });
+        tracing::info!(
+            "metrics endpoint on http://{addr}/metrics ({})",
+            if config.token.is_some() {
+                "bearer token required"
+            } else {
+                "no token"
+            }
+        );
+        Ok(Endpoint { addr, task })
+    }
+
+    /// Stops serving; a request being answered is cut off.
+    pub(crate) fn stop(self) {
+        self.task.abort();
+    }
+}
+
+/// What every request handler reads.
+struct Shared {
+    sources: Sources,
+    token: Option<Token>,
+}
+
+impl Shared {
+    /// `Err` with a 401 if the request does not carry the token.
+    fn check(&self, headers: &HeaderMap) -> Result<(), Response> {
+        let Some(token) = &self.token else {
+            return Ok(());
+        };
+        let given = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+        if token.accepts(given) {
+            return Ok(());
+        }
+        Err((
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "a bearer token is required\n",
+        )
+            .into_response())
+    }
+}
+
+/// `GET /metrics`.
+async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = shared.check(&headers) {
+        return refused;
+    }
+    let body = prometheus::render(
+        &shared.sources.snapshot(),
+        &prometheus::ProcessFigures::now(),
+    );
+    ([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], body).into_response()
+}

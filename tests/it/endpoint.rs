@@ -1,0 +1,198 @@
+//! The metrics endpoint (`[metrics]`): scraped with a real HTTP client while
+//! messages flow, its figures move as the flow says; an address other
+//! machines can reach needs a token (or explicit consent), and a request
+//! without it gets 401.
+
+use crate::support::{collect_until, start_all};
+use ganglion::Manifest;
+use ganglion::message::new_message;
+use ganglion_tests::artifacts::RELAY;
+use ganglion_tests::toml_path;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+const TOKEN: &str = "s3cret-token-0123456789";
+
+/// A relay `a` fed by device messages and sending to `$upstream`, with
+/// `metrics` as the `[metrics]` table's body.
+fn relay_manifest(dir: &Path, metrics: &str) -> Result<Manifest, ganglion::ManifestError> {
+    let text = format!(
+        "[modules.a]\npath = \"{}\"\n\n[routes]\n\
+         in = 'FROM /messages/* WHERE NOT IS_DEFINED($connectionModuleId) INTO BrokeredEndpoint(\"/modules/a/inputs/in\")'\n\
+         up = 'FROM /messages/modules/a/* INTO $upstream'\n\n[metrics]\n{metrics}\n",
+        toml_path(RELAY)
+    );
+    Manifest::load(&ganglion_tests::write_manifest(dir, &text))
+}
+
+/// `GET /metrics` on `addr` (on loopback, whatever the endpoint bound),
+/// with `token` as a bearer token if given: the status and the body.
+async fn scrape(addr: SocketAddr, token: Option<&str>) -> (u16, String, String) {
+    let url = format!("http://127.0.0.1:{}/metrics", addr.port());
+    let token = token.map(str::to_string);
+    tokio::task::spawn_blocking(move || {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let mut req = agent.get(&url);
+        if let Some(t) = token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        let mut resp = req.call().expect("the endpoint answers");
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap_or("").to_string())
+            .unwrap_or_default();
+        let body = resp.body_mut().read_to_string().expect("a text body");
+        (status, content_type, body)
+    })
+    .await
+    .unwrap()
+}
+
+/// The value of the sample `series` (name and labels as written) in `text`.
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scrape_shows_what_flowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = relay_manifest(dir.path(), "addr = \"127.0.0.1:0\"").unwrap();
+    let mut gw = start_all(&m, dir.path()).await;
+    let addr = gw.metrics_addr().expect("the endpoint runs");
+    assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+
+    let (status, content_type, before) = scrape(addr, None).await;
+    assert_eq!(status, 200);
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let received = r#"ganglion_module_messages_received_total{module="a"}"#;
+    assert_eq!(value(&before, received), 0.0);
+    assert_eq!(
+        value(
+            &before,
+            r#"ganglion_module_status{module="a",status="running"}"#
+        ),
+        1.0
+    );
+    assert!(value(&before, "process_resident_memory_bytes") > 1e6);
+
+    let mut up = gw.subscribe_upstream();
+    for i in 0..3 {
+        gw.inject("dev-1", new_message(format!("m{i}").into_bytes()))
+            .await
+            .unwrap();
+    }
+    collect_until(&mut up, WAIT, |g| g.len() == 3).await;
+    let (_, _, after) = scrape(addr, None).await;
+    assert_eq!(value(&after, received), 3.0);
+    assert_eq!(
+        value(&after, r#"ganglion_module_messages_sent_total{module="a"}"#),
+        3.0
+    );
+    assert_eq!(
+        value(
+            &after,
+            r#"ganglion_route_messages_matched_total{route="in"}"#
+        ),
+        3.0
+    );
+    assert_eq!(
+        value(
+            &after,
+            r#"ganglion_route_messages_matched_total{route="up"}"#
+        ),
+        3.0
+    );
+    assert_eq!(
+        value(&after, "ganglion_upstream_messages_accepted_total"),
+        3.0
+    );
+    // No cloud link: they wait in the queue.
+    assert_eq!(value(&after, "ganglion_upstream_queue_messages"), 3.0);
+    assert_eq!(value(&after, "ganglion_uplink_connected"), 0.0);
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exposed_endpoint_asks_for_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = relay_manifest(dir.path(), "addr = \"0.0.0.0:0\"").unwrap_err();
+    assert!(err.to_string().contains("metrics.token-file"), "{err}");
+
+    std::fs::write(dir.path().join("metrics.token"), format!("{TOKEN}\n")).unwrap();
+    let m = relay_manifest(
+        dir.path(),
+        "addr = \"0.0.0.0:0\"\ntoken-file = \"metrics.token\"",
+    )
+    .unwrap();
+    let gw = start_all(&m, dir.path()).await;
+    let addr = gw.metrics_addr().unwrap();
+    assert!(addr.ip().is_unspecified(), "{addr}");
+    let (status, _, body) = scrape(addr, None).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(!body.contains("ganglion_"), "{body}");
+    assert_eq!(scrape(addr, Some("s3cret-token-0123456788")).await.0, 401);
+    let (status, _, body) = scrape(addr, Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("ganglion_module_messages_received_total"));
+    gw.shutdown().await;
+
+    let m = relay_manifest(dir.path(), "addr = \"0.0.0.0:0\"\nallow-anonymous = true").unwrap();
+    let gw = start_all(&m, dir.path()).await;
+    assert_eq!(scrape(gw.metrics_addr().unwrap(), None).await.0, 200);
+    gw.shutdown().await;
+}
+
+#[test]
+fn a_weak_or_missing_token_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = relay_manifest(dir.path(), "addr = \"9600\"\ntoken-file = \"none.token\"")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("metrics.token-file") && err.contains("none.token"),
+        "{err}"
+    );
+    std::fs::write(dir.path().join("weak.token"), "1234\n").unwrap();
+    let err = relay_manifest(dir.path(), "addr = \"9600\"\ntoken-file = \"weak.token\"")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("at least 16"), "{err}");
+    let err = relay_manifest(dir.path(), "addr = \"gateway.local:80\"")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("metrics.addr"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_fails_the_start_and_names_the_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = relay_manifest(dir.path(), "addr = \"127.0.0.1:0\"").unwrap();
+    let first = start_all(&m, dir.path()).await;
+    let taken = first.metrics_addr().unwrap();
+    let mut options = ganglion::GatewayOptions::new(dir.path().join("data-2"));
+    options.metrics_addr = Some(taken);
+    // A start that fails shuts down what it started; it must not hang.
+    let second = tokio::time::timeout(WAIT, ganglion::Gateway::start_with(&m, &options))
+        .await
+        .expect("the failed start ends");
+    let Err(err) = second else {
+        panic!("a second endpoint on {taken} started");
+    };
+    let err = err.to_string();
+    assert!(err.contains(&format!("cannot listen on {taken}")), "{err}");
+    first.shutdown().await;
+}
