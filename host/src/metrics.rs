@@ -4,12 +4,16 @@
 //! why it exited) is not a counter: its supervisor publishes it
 //! ([`crate::lifecycle`]), and [`MetricsSnapshot::with_states`] joins the two.
 
+mod usage;
+
 pub use crate::lifecycle::{ExitReason, ModuleStatus};
 use crate::lifecycle::{ModuleStates, state_of};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
+use usage::Usage;
+pub use usage::{CALL_BUCKETS_US, UsageSnapshot};
 
 fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
@@ -32,6 +36,7 @@ pub struct ModuleMetrics {
     traps: AtomicU64,
     restarts: AtomicU64,
     timer_calls: AtomicU64,
+    usage: Usage,
 }
 
 impl ModuleMetrics {
@@ -47,7 +52,29 @@ impl ModuleMetrics {
             traps: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
             timer_calls: AtomicU64::new(0),
+            usage: Usage::default(),
         }
+    }
+
+    /// Counts a call into the module that took `took`, and the instance's
+    /// memory after it.
+    pub(crate) fn call_took(&self, took: std::time::Duration, memory: usize, limit: usize) {
+        self.usage.call_took(took);
+        self.usage.set_memory(memory, limit);
+    }
+    /// How many messages its supervisor holds, taken from the queue and not
+    /// yet handed to an instance.
+    pub(crate) fn set_held(&self, n: usize) {
+        self.usage.set_held(n);
+    }
+    /// Reads the depth of the module's input queue from `inbox` (held
+    /// weakly: the metrics do not keep the queue open).
+    pub(crate) fn watch_queue<T: Send + 'static>(&self, inbox: &tokio::sync::mpsc::Sender<T>) {
+        let weak = inbox.downgrade();
+        self.usage.watch_queue(Box::new(move || {
+            weak.upgrade()
+                .map_or(0, |s| s.max_capacity() - s.capacity())
+        }));
     }
 
     pub(crate) fn received_many(&self, n: u64) {
@@ -98,6 +125,7 @@ impl ModuleMetrics {
             last_start: None,
             last_exit: None,
             exit_reason: None,
+            usage: self.usage.snapshot(),
         }
     }
 }
@@ -385,6 +413,10 @@ pub struct ModuleSnapshot {
     pub last_exit: Option<SystemTime>,
     /// Why it ended.
     pub exit_reason: Option<ExitReason>,
+    /// What its calls cost, its memory and its queue (not in the status
+    /// document; the metrics endpoint shows it).
+    #[serde(skip)]
+    pub usage: UsageSnapshot,
 }
 
 /// A route's counters at one moment.

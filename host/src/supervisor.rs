@@ -197,16 +197,28 @@ impl Supervisor {
                 biased;
                 _ = self.shutdown.changed() => return Served::Shutdown,
                 desired = std::future::ready(first.take()), if first.is_some() => match desired {
-                    Some(d) => live.on_twin_desired(&d).await,
+                    Some(d) => {
+                        let started = std::time::Instant::now();
+                        let outcome = live.on_twin_desired(&d).await;
+                        self.counted(live, started);
+                        outcome
+                    }
                     None => CallOutcome::Done,
                 },
                 control = self.control.recv(), if self.control_open => match control {
                     Some(Control::TwinChanged) => match self.desired_change() {
-                        Some(patch) => live.on_twin_desired(&patch).await,
+                        Some(patch) => {
+                            let started = std::time::Instant::now();
+                            let outcome = live.on_twin_desired(&patch).await;
+                            self.counted(live, started);
+                            outcome
+                        }
                         None => CallOutcome::Done,
                     },
                     Some(Control::Method { name, payload, reply }) => {
+                        let started = std::time::Instant::now();
                         let call = live.on_method(&name, &payload).await;
+                        self.counted(live, started);
                         let outcome = match &call {
                             MethodCall::Trap(fault) => CallOutcome::Trap(fault.clone()),
                             _ => CallOutcome::Done,
@@ -231,7 +243,9 @@ impl Supervisor {
                     let mut outcome = CallOutcome::Done;
                     for id in ids {
                         self.metrics.timer_call();
+                        let started = std::time::Instant::now();
                         outcome = live.on_timer(id).await;
+                        self.counted(live, started);
                         if matches!(outcome, CallOutcome::Trap(_)) {
                             break;
                         }
@@ -255,6 +269,14 @@ impl Supervisor {
             }
             self.forward(live).await;
         }
+    }
+
+    /// Counts a call into `live` that began at `started`: its time, the
+    /// instance's memory after it, and what the supervisor still holds.
+    fn counted(&self, live: &Instance, started: std::time::Instant) {
+        self.metrics
+            .call_took(started.elapsed(), live.memory_bytes(), live.memory_limit());
+        self.metrics.set_held(self.waiting.len());
     }
 
     /// The merge patch (with `$version`) from what the module was told last

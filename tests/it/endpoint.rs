@@ -123,6 +123,29 @@ async fn a_scrape_shows_what_flowed() {
     // No cloud link: they wait in the queue.
     assert_eq!(value(&after, "ganglion_upstream_queue_messages"), 3.0);
     assert_eq!(value(&after, "ganglion_uplink_connected"), 0.0);
+    // What the calls cost: at least one call (the three may share a batch),
+    // time in them, the instance's memory under its default limit.
+    let calls = value(
+        &after,
+        r#"ganglion_module_call_duration_seconds_count{module="a"}"#,
+    );
+    assert!((1.0..=4.0).contains(&calls), "{calls} calls");
+    assert_eq!(
+        value(
+            &after,
+            r#"ganglion_module_call_duration_seconds_bucket{module="a",le="+Inf"}"#
+        ),
+        calls
+    );
+    assert!(value(&after, r#"ganglion_module_call_seconds_total{module="a"}"#) > 0.0);
+    let memory = value(&after, r#"ganglion_module_memory_bytes{module="a"}"#);
+    let limit = value(&after, r#"ganglion_module_memory_limit_bytes{module="a"}"#);
+    assert!(memory > 0.0 && memory <= limit, "{memory} of {limit}");
+    assert_eq!(limit, (64u64 << 20) as f64);
+    assert_eq!(
+        value(&after, r#"ganglion_module_queue_messages{module="a"}"#),
+        0.0
+    );
     gw.shutdown().await;
 }
 

@@ -361,9 +361,11 @@ impl Deployer {
                 None => {
                     let twin = self.io.twins.open(&spec.name).await?;
                     let (tx, rx) = mpsc::channel(spec.queue_length.max(1));
+                    let metrics = Arc::new(ModuleMetrics::new(&spec.name));
+                    metrics.watch_queue(&tx);
                     let module = Module {
                         spec: spec.clone(),
-                        metrics: Arc::new(ModuleMetrics::new(&spec.name)),
+                        metrics,
                         inbox: tx,
                         twin,
                         storage: None,
@@ -543,6 +545,7 @@ fn requeue(
         }
         waiting => {
             let (tx, rx) = mpsc::channel(length.max(1));
+            module.metrics.watch_queue(&tx);
             if let Some(mut old) = waiting {
                 move_over(&mut old, &tx, module);
                 module.retired = Some(old);

@@ -329,6 +329,11 @@ impl Instance {
         self.store.data().limiter.memory_bytes
     }
 
+    /// The most linear memory the instance may have.
+    pub fn memory_limit(&self) -> usize {
+        self.limits.memory_bytes
+    }
+
     /// When the module's earliest timer is due.
     pub fn next_timer(&self) -> Option<Instant> {
         self.store.data().timers.next_due()

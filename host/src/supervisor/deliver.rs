@@ -34,7 +34,9 @@ impl Supervisor {
         let input = run[0].input.clone();
         let (messages, receipts): (Vec<_>, Vec<_>) =
             run.into_iter().map(|d| (d.message, d.receipt)).unzip();
+        let started = std::time::Instant::now();
         let batch = live.on_messages(&input, &messages).await;
+        self.counted(live, started);
         let reached = match batch.fault {
             Some(_) => batch.done + 1,
             None => messages.len(),

@@ -9,6 +9,10 @@
 //! | `ganglion_module_messages_dropped_total` | `module`, `reason` (`queue_full`, `not_running`) |
 //! | `ganglion_module_traps_total`, `ganglion_module_restarts_total`, `ganglion_module_timer_calls_total` | `module` |
 //! | `ganglion_module_status` (1 for the status the module is in) | `module`, `status` |
+//! | `ganglion_module_call_seconds_total` (time in calls into the module) | `module` |
+//! | `ganglion_module_call_duration_seconds` (histogram: `_bucket`, `_sum`, `_count`) | `module`, `le` |
+//! | `ganglion_module_memory_bytes`, `ganglion_module_memory_limit_bytes` (linear memory) | `module` |
+//! | `ganglion_module_queue_messages` (waiting in its input queue) | `module` |
 //! | `ganglion_route_messages_matched_total` | `route` |
 //! | `ganglion_messages_unrouted_total`, `ganglion_upstream_messages_accepted_total` | |
 //! | `ganglion_upstream_queue_messages`, `ganglion_upstream_queue_bytes` | |
@@ -17,8 +21,8 @@
 //! | `ganglion_uplink_connected`, `ganglion_ingest_active`, `ganglion_ingest_pending_messages` | |
 //! | `process_resident_memory_bytes` | |
 
-use crate::metrics::{MetricsSnapshot, ModuleSnapshot, ModuleStatus};
-use std::fmt::Write;
+use crate::metrics::{CALL_BUCKETS_US, MetricsSnapshot, ModuleSnapshot, ModuleStatus};
+use std::fmt::{Display, Write};
 
 /// The content type of the exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -69,8 +73,15 @@ struct Family<'a> {
 
 impl Family<'_> {
     /// A sample with `labels` (name, value pairs, values escaped here).
-    fn sample(&mut self, labels: &[(&str, &str)], value: u64) {
+    fn sample(&mut self, labels: &[(&str, &str)], value: impl Display) {
+        self.suffixed("", labels, value);
+    }
+
+    /// A sample of the family's series `name` + `suffix` (a histogram's
+    /// `_bucket`, `_sum` and `_count`).
+    fn suffixed(&mut self, suffix: &str, labels: &[(&str, &str)], value: impl Display) {
         self.out.push_str(self.name);
+        self.out.push_str(suffix);
         if !labels.is_empty() {
             self.out.push('{');
             for (i, (k, v)) in labels.iter().enumerate() {
@@ -202,6 +213,7 @@ pub fn render(snapshot: &MetricsSnapshot, process: &ProcessFigures) -> String {
             );
         }
     }
+    usage(&mut out, modules);
     let mut f = family(
         &mut out,
         "ganglion_route_messages_matched_total",
@@ -229,6 +241,69 @@ pub fn render(snapshot: &MetricsSnapshot, process: &ProcessFigures) -> String {
         );
     }
     out
+}
+
+/// Seconds in `nanos` nanoseconds.
+fn seconds(nanos: u64) -> f64 {
+    nanos as f64 / 1e9
+}
+
+/// What each module's calls cost, its memory and its queue.
+fn usage(out: &mut String, modules: &[ModuleSnapshot]) {
+    let mut f = family(
+        out,
+        "ganglion_module_call_seconds_total",
+        "counter",
+        "Time spent in calls into the module (a batch of messages is one call).",
+    );
+    for m in modules {
+        f.sample(&[("module", &m.name)], seconds(m.usage.busy_nanos));
+    }
+    let mut f = family(
+        out,
+        "ganglion_module_call_duration_seconds",
+        "histogram",
+        "How long each call into the module took.",
+    );
+    for m in modules {
+        let mut cumulative = 0;
+        for (bound, n) in CALL_BUCKETS_US.iter().zip(m.usage.buckets) {
+            cumulative += n;
+            let le = (*bound as f64 / 1e6).to_string();
+            f.suffixed("_bucket", &[("module", &m.name), ("le", &le)], cumulative);
+        }
+        f.suffixed(
+            "_bucket",
+            &[("module", &m.name), ("le", "+Inf")],
+            m.usage.calls,
+        );
+        f.suffixed("_sum", &[("module", &m.name)], seconds(m.usage.busy_nanos));
+        f.suffixed("_count", &[("module", &m.name)], m.usage.calls);
+    }
+    let gauge = |out: &mut String, name, help, value: fn(&ModuleSnapshot) -> u64| {
+        let mut f = family(out, name, "gauge", help);
+        for m in modules {
+            f.sample(&[("module", &m.name)], value(m));
+        }
+    };
+    gauge(
+        out,
+        "ganglion_module_memory_bytes",
+        "Linear memory of the module's instance, after its last call.",
+        |m| m.usage.memory_bytes,
+    );
+    gauge(
+        out,
+        "ganglion_module_memory_limit_bytes",
+        "The most linear memory the module's instance may have.",
+        |m| m.usage.memory_limit_bytes,
+    );
+    gauge(
+        out,
+        "ganglion_module_queue_messages",
+        "Messages waiting for the module.",
+        |m| m.usage.queued,
+    );
 }
 
 /// The `$upstream` queue, the cloud link and the leaf ingest.
@@ -348,7 +423,61 @@ mod tests {
         }
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
-            assert!(seen.contains(name), "{name} has no # TYPE line");
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .filter(|f| seen.contains(*f))
+                .unwrap_or(name);
+            assert!(seen.contains(family), "{name} has no # TYPE line");
+        }
+    }
+
+    #[test]
+    fn call_durations_are_a_cumulative_histogram() {
+        let metrics = Metrics::new(["m"], []);
+        let m = metrics.module("m").unwrap();
+        m.call_took(std::time::Duration::from_micros(30), 65536, 1 << 20);
+        m.call_took(std::time::Duration::from_millis(2), 131072, 1 << 20);
+        let text = render(&metrics.snapshot(), &ProcessFigures::default());
+        for (series, value) in [
+            (
+                "ganglion_module_call_duration_seconds_bucket{module=\"m\",le=\"0.00001\"}",
+                "0",
+            ),
+            (
+                "ganglion_module_call_duration_seconds_bucket{module=\"m\",le=\"0.00005\"}",
+                "1",
+            ),
+            (
+                "ganglion_module_call_duration_seconds_bucket{module=\"m\",le=\"0.005\"}",
+                "2",
+            ),
+            (
+                "ganglion_module_call_duration_seconds_bucket{module=\"m\",le=\"+Inf\"}",
+                "2",
+            ),
+            (
+                "ganglion_module_call_duration_seconds_count{module=\"m\"}",
+                "2",
+            ),
+            (
+                "ganglion_module_call_duration_seconds_sum{module=\"m\"}",
+                "0.00203",
+            ),
+            (
+                "ganglion_module_call_seconds_total{module=\"m\"}",
+                "0.00203",
+            ),
+            ("ganglion_module_memory_bytes{module=\"m\"}", "131072"),
+            (
+                "ganglion_module_memory_limit_bytes{module=\"m\"}",
+                "1048576",
+            ),
+        ] {
+            assert!(
+                text.contains(&format!("{series} {value}\n")),
+                "{series} {value} in\n{text}"
+            );
         }
     }
 
