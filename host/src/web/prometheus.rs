@@ -19,7 +19,7 @@
 //! | `ganglion_upstream_messages_delivered_total`, `_refused_total`, `_expired_total`, `_dropped_total` | |
 //! | `ganglion_upstream_broker_refused_total`, `ganglion_store_errors_total` | |
 //! | `ganglion_uplink_connected`, `ganglion_ingest_active`, `ganglion_ingest_pending_messages` | |
-//! | `process_resident_memory_bytes` | |
+//! | `process_resident_memory_bytes`, `process_storage_written_bytes_total` | |
 
 use crate::metrics::{CALL_BUCKETS_US, MetricsSnapshot, ModuleSnapshot, ModuleStatus};
 use std::fmt::{Display, Write};
@@ -41,6 +41,10 @@ const STATUSES: [(ModuleStatus, &str); 5] = [
 pub struct ProcessFigures {
     /// Resident memory in bytes, if the system says.
     pub resident_bytes: Option<u64>,
+    /// Bytes the process has caused to be written to storage, if the system
+    /// says: the gateway writes only under its data directory (the store,
+    /// twins, the compiled cache), so this is what it costs an SD card.
+    pub written_bytes: Option<u64>,
 }
 
 impl ProcessFigures {
@@ -48,8 +52,19 @@ impl ProcessFigures {
     pub fn now() -> ProcessFigures {
         ProcessFigures {
             resident_bytes: resident_bytes(),
+            written_bytes: written_bytes(),
         }
     }
+}
+
+/// `write_bytes` of `/proc/self/io`.
+fn written_bytes() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn resident_bytes() -> Option<u64> {
@@ -240,6 +255,15 @@ pub fn render(snapshot: &MetricsSnapshot, process: &ProcessFigures) -> String {
             bytes,
         );
     }
+    if let Some(bytes) = process.written_bytes {
+        single(
+            &mut out,
+            "process_storage_written_bytes_total",
+            "counter",
+            "Bytes the process caused to be written to storage (its data directory).",
+            bytes,
+        );
+    }
     out
 }
 
@@ -407,6 +431,7 @@ mod tests {
             &metrics.snapshot(),
             &ProcessFigures {
                 resident_bytes: Some(4096),
+                written_bytes: Some(512),
             },
         );
         assert!(
@@ -416,6 +441,7 @@ mod tests {
         );
         assert!(text.contains("ganglion_route_messages_matched_total{route=\"r1\"} 0\n"));
         assert!(text.contains("process_resident_memory_bytes 4096\n"));
+        assert!(text.contains("process_storage_written_bytes_total 512\n"));
         let mut seen = std::collections::BTreeSet::new();
         for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
             let name = line.split(' ').nth(2).unwrap();
@@ -498,7 +524,9 @@ mod tests {
     #[test]
     fn this_process_has_a_resident_size() {
         if cfg!(target_os = "linux") {
-            assert!(ProcessFigures::now().resident_bytes.unwrap_or(0) > 0);
+            let now = ProcessFigures::now();
+            assert!(now.resident_bytes.unwrap_or(0) > 0);
+            assert!(now.written_bytes.is_some());
         }
     }
 }

@@ -9,7 +9,7 @@
 //! - [`doctor`]: `ganglion doctor` on a good device and on each fault.
 //! - [`emulated`]: a subset that `cargo xtask test-cross` also runs against
 //!   the aarch64 build under qemu.
-//! - [`metrics`]: `ganglion run --metrics-addr` serves `/metrics`.
+//! - [`metrics`]: `ganglion run --metrics-addr` serves `/metrics`; JSON logs.
 //! - [`crash`]: SIGKILL and SIGTERM under load lose no acknowledged message.
 //! - [`never_panics`]: property tests of the route parser and evaluator.
 //! - [`packaging`]: the systemd unit, checked by systemd.

@@ -1,7 +1,8 @@
 //! `ganglion run --metrics-addr`: the real process serves `/metrics` where
 //! the flag says (its log names the address), the demo's counters move
 //! between two scrapes, and an address other machines can reach without a
-//! token is refused before anything starts.
+//! token is refused before anything starts; `--log-format json` writes one
+//! object a line, with the module as a field.
 
 use ganglion_tests::process::Running;
 use std::process::{Command, Stdio};
@@ -131,4 +132,41 @@ fn an_exposed_flag_address_without_a_token_is_refused() {
     );
     assert!(!status.success());
     assert!(stderr.contains("HOST:PORT"), "{stderr}");
+}
+
+#[test]
+fn json_logs_are_one_object_a_line_with_the_module_as_a_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = ganglion_tests::write_manifest(dir.path(), &ganglion_tests::demo_manifest(50));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ganglion"));
+    cmd.args([
+        "run",
+        "--flow-every",
+        "0",
+        "--log-format",
+        "json",
+        "--manifest",
+    ])
+    .arg(&manifest)
+    .arg("--data-dir")
+    .arg(dir.path().join("data"))
+    .env("GANGLION_LOG", "info");
+    let gateway = Running::spawn(cmd, WAIT);
+    gateway.until(1, |l| l.contains("gateway running"));
+    let (log, _) = gateway.stop();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["level"].is_string() && l["timestamp"].is_string())
+    );
+    let sensor = lines
+        .iter()
+        .find(|l| l["fields"]["module"] == "temp-sensor")
+        .unwrap_or_else(|| panic!("no line of the sensor's in {log}"));
+    assert!(sensor["fields"]["message"].is_string(), "{sensor}");
 }

@@ -83,6 +83,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "ADDR", env = "GANGLION_METRICS_ADDR",
           value_parser = ganglion::web::access::parse_addr)]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// How log lines are written to stderr: `text` for a terminal, `json`
+    /// (one object per line, the module in its `fields`) for journald, Loki
+    /// and other collectors.
+    #[arg(long, value_enum, env = "GANGLION_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// The shape of the log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The uplink: the manifest's, with the command line's overrides.
@@ -143,12 +157,15 @@ pub(crate) fn allocation(args: &RunArgs) -> AllocationChoice {
 
 /// Runs the gateway until Ctrl-C or SIGTERM.
 pub fn run(args: &RunArgs) -> Result<()> {
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("GANGLION_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let mut builder = if args.worker_threads == 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
