@@ -233,6 +233,7 @@ pub async fn run(
             Ended::Shutdown => return,
             Ended::Retry(reason) => reason,
         };
+        metrics.ingest.set_connected(false);
         let retry_in = backoff::RECONNECT.jittered(failures, backoff::jitter());
         failures = failures.saturating_add(1);
         tracing::warn!(host = %config.host, port = config.port, "local broker session: {reason}; reconnecting in {retry_in:?}");
@@ -342,6 +343,7 @@ impl Session<'_> {
                     match event {
                         Ok(Event::Incoming(Packet::ConnAck(_))) => {
                             *failures = 0;
+                            self.metrics.ingest.set_connected(true);
                             for t in &config.topics {
                                 if let Err(e) = client.try_subscribe(t.filter.clone(), QoS::AtLeastOnce) {
                                     return Ended::Retry(format!("cannot subscribe to `{}`: {e}", t.filter));

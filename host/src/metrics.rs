@@ -179,6 +179,7 @@ pub struct QueueMetrics {
     store_errors: AtomicU64,
     delivered: AtomicU64,
     broker_refused: AtomicU64,
+    connects: AtomicU64,
 }
 
 impl QueueMetrics {
@@ -187,6 +188,11 @@ impl QueueMetrics {
     }
     pub(crate) fn broker_refused(&self) {
         bump(&self.broker_refused);
+    }
+    /// Counts a connection to the cloud broker made (the first and every
+    /// reconnection).
+    pub(crate) fn connected(&self) {
+        bump(&self.connects);
     }
     pub(crate) fn set_size(&self, depth: u64, bytes: u64) {
         self.depth.store(depth, Ordering::Relaxed);
@@ -215,6 +221,7 @@ impl QueueMetrics {
             store_errors: read(&self.store_errors),
             delivered: read(&self.delivered),
             broker_refused: read(&self.broker_refused),
+            connects: read(&self.connects),
             connected: false,
             link_error: None,
         }
@@ -225,6 +232,8 @@ impl QueueMetrics {
 #[derive(Debug, Default)]
 pub struct IngestMetrics {
     active: AtomicBool,
+    connected: AtomicBool,
+    connects: AtomicU64,
     pending: AtomicU64,
     peak_pending: AtomicU64,
     read_pauses: AtomicU64,
@@ -233,6 +242,13 @@ pub struct IngestMetrics {
 impl IngestMetrics {
     pub(crate) fn started(&self) {
         self.active.store(true, Ordering::Relaxed);
+    }
+    /// The session to the local broker is up (counted) or down.
+    pub(crate) fn set_connected(&self, up: bool) {
+        if up {
+            bump(&self.connects);
+        }
+        self.connected.store(up, Ordering::Relaxed);
     }
     pub(crate) fn set_pending(&self, n: usize) {
         let n = n as u64;
@@ -246,6 +262,8 @@ impl IngestMetrics {
     fn snapshot(&self) -> IngestSnapshot {
         IngestSnapshot {
             active: self.active.load(Ordering::Relaxed),
+            connected: self.connected.load(Ordering::Relaxed),
+            connects: read(&self.connects),
             pending: read(&self.pending),
             peak_pending: read(&self.peak_pending),
             read_pauses: read(&self.read_pauses),
@@ -259,6 +277,10 @@ pub struct IngestSnapshot {
     /// Whether the manifest has an ingest session (the counters stay zero
     /// without one).
     pub active: bool,
+    /// Whether the session to the local broker is up.
+    pub connected: bool,
+    /// Sessions to the local broker made (the first and every reconnection).
+    pub connects: u64,
     /// Leaf messages received and not yet acknowledged to the local broker.
     pub pending: u64,
     /// The most that were ever pending at once.
@@ -287,6 +309,9 @@ pub struct QueueSnapshot {
     pub delivered: u64,
     /// Messages the cloud broker refused (they stay queued).
     pub broker_refused: u64,
+    /// Connections to the cloud broker made (the first and every
+    /// reconnection).
+    pub connects: u64,
     /// Whether the cloud connection is up (from the sink's link state; false
     /// in [`Metrics::snapshot`] alone).
     pub connected: bool,

@@ -359,6 +359,7 @@ impl Sink {
         for event in events {
             match event {
                 LinkEvent::Connected { generation, client } => {
+                    self.metrics.queue.connected();
                     self.link_state.send_replace(LinkState {
                         connected: true,
                         error: None,

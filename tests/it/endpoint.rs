@@ -1,7 +1,8 @@
 //! The metrics endpoint (`[metrics]`): scraped with a real HTTP client while
-//! messages flow, its figures move as the flow says; an address other
-//! machines can reach needs a token (or explicit consent), and a request
-//! without it gets 401.
+//! messages flow, its figures move as the flow says, and the cloud and
+//! local links' state follows a real broker going down and up; an address
+//! other machines can reach needs a token (or explicit consent), and a
+//! request without it gets 401.
 
 use crate::support::{collect_until, start_all};
 use ganglion::Manifest;
@@ -218,4 +219,57 @@ async fn a_taken_port_fails_the_start_and_names_the_address() {
     let err = err.to_string();
     assert!(err.contains(&format!("cannot listen on {taken}")), "{err}");
     first.shutdown().await;
+}
+
+/// Scrapes `addr` until `want` holds for the body; fails after [`WAIT`].
+async fn scrape_until(addr: SocketAddr, what: &str, want: impl Fn(&str) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, _, body) = scrape(addr, None).await;
+        if want(&body) {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_links_state_and_reconnections_are_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = ganglion_tests::broker::Broker::start(dir.path()).unwrap();
+    let text = format!(
+        "[modules.a]\npath = \"{}\"\n\n[routes]\nup = 'FROM /messages/modules/a/* INTO $upstream'\n\n\
+         [upstream]\nurl = \"{url}\"\ndevice-id = \"it-metrics\"\n\n\
+         [ingest]\nurl = \"{url}\"\ntopics = [\"sensors/+/telemetry\"]\nclient-id = \"it-metrics-ingest\"\n\n\
+         [metrics]\naddr = \"127.0.0.1:0\"\n",
+        toml_path(RELAY),
+        url = broker.url()
+    );
+    let m = Manifest::load(&ganglion_tests::write_manifest(dir.path(), &text)).unwrap();
+    let gw = start_all(&m, dir.path()).await;
+    let addr = gw.metrics_addr().unwrap();
+    let both = |up: f64| {
+        move |b: &str| {
+            value(b, "ganglion_uplink_connected") == up
+                && value(b, "ganglion_ingest_connected") == up
+        }
+    };
+    let first = scrape_until(addr, "both links up", both(1.0)).await;
+    assert_eq!(value(&first, "ganglion_uplink_connects_total"), 1.0);
+    assert_eq!(value(&first, "ganglion_ingest_connects_total"), 1.0);
+    assert_eq!(value(&first, "ganglion_ingest_active"), 1.0);
+
+    broker.stop();
+    scrape_until(addr, "both links down", both(0.0)).await;
+    broker.resume().unwrap();
+    let again = scrape_until(addr, "both links up again", both(1.0)).await;
+    // Each reconnection is counted (a session the broker dropped on its way
+    // down and made again before it stopped would count too).
+    assert!(value(&again, "ganglion_uplink_connects_total") >= 2.0);
+    assert!(value(&again, "ganglion_ingest_connects_total") >= 2.0);
+    gw.shutdown().await;
 }

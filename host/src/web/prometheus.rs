@@ -18,7 +18,8 @@
 //! | `ganglion_upstream_queue_messages`, `ganglion_upstream_queue_bytes` | |
 //! | `ganglion_upstream_messages_delivered_total`, `_refused_total`, `_expired_total`, `_dropped_total` | |
 //! | `ganglion_upstream_broker_refused_total`, `ganglion_store_errors_total` | |
-//! | `ganglion_uplink_connected`, `ganglion_ingest_active`, `ganglion_ingest_pending_messages` | |
+//! | `ganglion_uplink_connected`, `ganglion_uplink_connects_total` | |
+//! | `ganglion_ingest_active`, `ganglion_ingest_connected`, `ganglion_ingest_connects_total`, `ganglion_ingest_pending_messages` | |
 //! | `process_resident_memory_bytes`, `process_storage_written_bytes_total` | |
 
 use crate::metrics::{CALL_BUCKETS_US, MetricsSnapshot, ModuleSnapshot, ModuleStatus};
@@ -402,6 +403,27 @@ fn upstream(out: &mut String, snapshot: &MetricsSnapshot) {
         "gauge",
         "1 while the cloud link is connected.",
         u64::from(q.connected),
+    );
+    single(
+        out,
+        "ganglion_uplink_connects_total",
+        "counter",
+        "Connections made to the cloud broker (the first and each reconnection).",
+        q.connects,
+    );
+    single(
+        out,
+        "ganglion_ingest_connected",
+        "gauge",
+        "1 while the session to the local broker is up.",
+        u64::from(snapshot.ingest.connected),
+    );
+    single(
+        out,
+        "ganglion_ingest_connects_total",
+        "counter",
+        "Sessions made to the local broker (the first and each reconnection).",
+        snapshot.ingest.connects,
     );
     single(
         out,
