@@ -37,7 +37,7 @@ use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 
@@ -75,6 +75,13 @@ pub struct LinkState {
     pub error: Option<String>,
 }
 
+/// A question to the sink (from the metrics endpoint): when the message that
+/// has waited longest in the queue was made, in ms since the Unix epoch.
+pub type OldestQuestion = oneshot::Sender<Option<u64>>;
+
+/// How many questions may wait for the sink to answer.
+pub const QUESTIONS: usize = 4;
+
 /// What the sink works with.
 pub struct UpstreamIo {
     /// Messages from the router.
@@ -90,6 +97,8 @@ pub struct UpstreamIo {
     pub observers: broadcast::Sender<UpstreamMessage>,
     /// When a batch is flushed, and whether acceptance waits for it.
     pub flush: FlushPolicy,
+    /// Questions about the queue, answered between the sink's other work.
+    pub questions: mpsc::Receiver<OldestQuestion>,
 }
 
 /// Appended messages that count as accepted once a sync reaches `mark`.
@@ -437,7 +446,9 @@ pub async fn run(store: Store, io: UpstreamIo) {
         link_state,
         observers,
         flush,
+        mut questions,
     } = io;
+    let mut asked = true;
     let (mut link_rx, topic, window) = match link {
         Some((rx, device, window)) => (Some(rx), telemetry_topic(&device), usize::from(window)),
         None => (None, String::new(), 0),
@@ -490,6 +501,12 @@ pub async fn run(store: Store, io: UpstreamIo) {
                 }
                 sink.on_link(events);
             }
+            question = questions.recv(), if asked => match question {
+                Some(reply) => {
+                    let _ = reply.send(sink.store.oldest_created_ms());
+                }
+                None => asked = false,
+            },
             _ = background.tick() => sink.maybe_sync(true),
             _ = sweep.tick() => {
                 match sink.store.expire() {

@@ -89,6 +89,10 @@ async fn a_scrape_shows_what_flowed() {
         1.0
     );
     assert!(value(&before, "process_resident_memory_bytes") > 1e6);
+    assert_eq!(
+        value(&before, "ganglion_upstream_oldest_message_age_seconds"),
+        0.0
+    );
 
     let mut up = gw.subscribe_upstream();
     for i in 0..3 {
@@ -124,6 +128,11 @@ async fn a_scrape_shows_what_flowed() {
     // No cloud link: they wait in the queue.
     assert_eq!(value(&after, "ganglion_upstream_queue_messages"), 3.0);
     assert_eq!(value(&after, "ganglion_uplink_connected"), 0.0);
+    // The first of them waits, and its age grows.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, _, later) = scrape(addr, None).await;
+    let age = value(&later, "ganglion_upstream_oldest_message_age_seconds");
+    assert!((1.0..30.0).contains(&age), "{age} s");
     // What the calls cost: at least one call (the three may share a batch),
     // time in them, the instance's memory under its default limit.
     let calls = value(

@@ -62,6 +62,7 @@ fn sink(
             link_state: tokio::sync::watch::channel(Default::default()).0,
             observers,
             flush,
+            questions: mpsc::channel(1).1,
         },
     ));
     (tx, observed, task)

@@ -173,6 +173,7 @@ impl Gateway {
             None => (None, None),
         };
         let (link_state, link_rx) = watch::channel(LinkState::default());
+        let (questions_tx, questions) = mpsc::channel(upstream::QUESTIONS);
         let upstream_task = tokio::spawn(upstream::run(
             store,
             UpstreamIo {
@@ -182,6 +183,7 @@ impl Gateway {
                 link_state,
                 observers: observers.clone(),
                 flush,
+                questions,
             },
         ));
         let wiring = Wiring {
@@ -212,6 +214,7 @@ impl Gateway {
                 metrics,
                 states: states_rx,
                 link: link_rx,
+                upstream: questions_tx,
             },
             deployment: outcome_rx,
             endpoint: None,

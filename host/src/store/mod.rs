@@ -233,6 +233,33 @@ impl Store {
         self.log.live_bytes()
     }
 
+    /// When the message that has waited longest was made (its creation time,
+    /// in ms since the Unix epoch): of each priority's first message, the one
+    /// queued first. `None` when the queue is empty, or that record does not
+    /// read back (the sender drops it when it gets there).
+    pub fn oldest_created_ms(&self) -> Option<u64> {
+        let mut oldest: Option<(&QueueKey, &log::Loc)> = None;
+        for priority in 0..=queue::UNSET_PRIORITY {
+            let first = self
+                .log
+                .range(Bound::Included(queue::queue_key(Some(priority), 0)))
+                .next()
+                .filter(|(k, _)| queue::key_priority(&k[..]) == priority);
+            if let Some((key, loc)) = first
+                && oldest.is_none_or(|(o, _)| key[1..] < o[1..])
+            {
+                oldest = Some((key, loc));
+            }
+        }
+        let (_, loc) = oldest?;
+        let record = self.log.read(loc).ok()?;
+        postcard::from_bytes::<QueuedMessage>(&record)
+            .ok()?
+            .message
+            .system
+            .creation_time_ms
+    }
+
     /// Queues a batch and syncs it to disk before returning: what it reports
     /// as accepted survives a crash or a power cut.
     pub fn accept(&mut self, batch: &[UpstreamMessage]) -> Result<AcceptReport, StoreError> {

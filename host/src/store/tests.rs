@@ -1,6 +1,6 @@
 //! The store on a real sled database in a temporary directory.
 
-use super::queue::{Quota, WhenFull, key_priority};
+use super::queue::{Quota, UNSET_PRIORITY, WhenFull, key_priority};
 use super::*;
 use crate::message::new_message;
 use std::sync::Arc;
@@ -67,6 +67,34 @@ fn messages_survive_reopening_in_priority_order() {
     assert!(!store.remove(&batch[0].0).unwrap());
     let (rest, _) = store.next_batch(10, |k| *k == batch[1].0).unwrap();
     assert_eq!(rest.len(), 3, "in-flight keys are skipped");
+}
+
+#[test]
+fn the_oldest_message_is_the_first_queued_whatever_its_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), config(1 << 20, WhenFull::Reject)).unwrap();
+    assert_eq!(store.oldest_created_ms(), None);
+    let made_at = |body, priority, ms| {
+        let mut m = up(body, priority, None);
+        m.message.system.creation_time_ms = Some(ms);
+        m
+    };
+    store
+        .accept(&[made_at("low", None, 100), made_at("p0", Some(0), 300)])
+        .unwrap();
+    store.accept(&[made_at("p5", Some(5), 200)]).unwrap();
+    // Sent first is p0, but the one waiting longest is the low-priority one.
+    assert_eq!(store.oldest_created_ms(), Some(100));
+    let (batch, _) = store.next_batch(3, |_| false).unwrap();
+    let low = batch
+        .iter()
+        .find(|(k, _)| key_priority(k) == UNSET_PRIORITY);
+    assert!(store.remove(&low.unwrap().0).unwrap());
+    assert_eq!(
+        store.oldest_created_ms(),
+        Some(300),
+        "p0 was queued before p5"
+    );
 }
 
 #[test]

@@ -19,7 +19,7 @@ pub use access::{EndpointConfig, Token};
 
 use crate::lifecycle::ModuleStates;
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::upstream::LinkState;
+use crate::upstream::{LinkState, OldestQuestion};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -28,7 +28,7 @@ use axum::routing::get;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// Why the endpoint could not start.
@@ -54,6 +54,8 @@ pub(crate) struct Sources {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) states: watch::Receiver<ModuleStates>,
     pub(crate) link: watch::Receiver<LinkState>,
+    /// Asks the `$upstream` sink about its queue.
+    pub(crate) upstream: mpsc::Sender<OldestQuestion>,
 }
 
 impl Sources {
@@ -65,7 +67,27 @@ impl Sources {
         snapshot.queue.link_error = link.error.clone();
         snapshot
     }
+
+    /// How long the message that has waited longest in the `$upstream`
+    /// queue has existed, in seconds, as the sink answers (within
+    /// [`ANSWER_WITHIN`]); 0 for an empty queue, `None` if the sink does not
+    /// answer in time.
+    pub(crate) async fn oldest_age(&self) -> Option<f64> {
+        let (reply, answer) = oneshot::channel();
+        self.upstream.try_send(reply).ok()?;
+        let created = tokio::time::timeout(ANSWER_WITHIN, answer)
+            .await
+            .ok()?
+            .ok()?;
+        Some(created.map_or(0.0, |ms| {
+            crate::message::now_ms().saturating_sub(ms) as f64 / 1000.0
+        }))
+    }
 }
+
+/// How long a scrape waits for the `$upstream` sink's answer (it answers
+/// between its other work; a sync of the disk can hold it).
+pub const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A running endpoint.
 pub(crate) struct Endpoint {
@@ -145,9 +167,10 @@ async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
     if let Err(refused) = shared.check(&headers) {
         return refused;
     }
-    let body = prometheus::render(
-        &shared.sources.snapshot(),
-        &prometheus::ProcessFigures::now(),
-    );
+    let process = prometheus::ScrapeFigures {
+        oldest_queued_secs: shared.sources.oldest_age().await,
+        ..prometheus::ScrapeFigures::now()
+    };
+    let body = prometheus::render(&shared.sources.snapshot(), &process);
     ([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], body).into_response()
 }

@@ -16,6 +16,7 @@
 //! | `ganglion_route_messages_matched_total` | `route` |
 //! | `ganglion_messages_unrouted_total`, `ganglion_upstream_messages_accepted_total` | |
 //! | `ganglion_upstream_queue_messages`, `ganglion_upstream_queue_bytes` | |
+//! | `ganglion_upstream_oldest_message_age_seconds` (0 when empty) | |
 //! | `ganglion_upstream_messages_delivered_total`, `_refused_total`, `_expired_total`, `_dropped_total` | |
 //! | `ganglion_upstream_broker_refused_total`, `ganglion_store_errors_total` | |
 //! | `ganglion_uplink_connected`, `ganglion_uplink_connects_total` | |
@@ -37,9 +38,12 @@ const STATUSES: [(ModuleStatus, &str); 5] = [
     (ModuleStatus::Failed, "failed"),
 ];
 
-/// What the process itself measures beside the gateway's counters.
+/// What is measured at the scrape beside the gateway's counters.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ProcessFigures {
+pub struct ScrapeFigures {
+    /// How long the oldest message in the `$upstream` queue has existed, in
+    /// seconds, if the sink answered.
+    pub oldest_queued_secs: Option<f64>,
     /// Resident memory in bytes, if the system says.
     pub resident_bytes: Option<u64>,
     /// Bytes the process has caused to be written to storage, if the system
@@ -48,10 +52,11 @@ pub struct ProcessFigures {
     pub written_bytes: Option<u64>,
 }
 
-impl ProcessFigures {
+impl ScrapeFigures {
     /// This process, now (`VmRSS` of `/proc/self/status` on Linux).
-    pub fn now() -> ProcessFigures {
-        ProcessFigures {
+    pub fn now() -> ScrapeFigures {
+        ScrapeFigures {
+            oldest_queued_secs: None,
             resident_bytes: resident_bytes(),
             written_bytes: written_bytes(),
         }
@@ -154,7 +159,7 @@ fn single(out: &mut String, name: &'static str, kind: &str, help: &str, value: u
 }
 
 /// The exposition of `snapshot` and `process`.
-pub fn render(snapshot: &MetricsSnapshot, process: &ProcessFigures) -> String {
+pub fn render(snapshot: &MetricsSnapshot, process: &ScrapeFigures) -> String {
     let mut out = String::with_capacity(4096);
     let modules = &snapshot.modules;
     per_module(
@@ -246,7 +251,7 @@ pub fn render(snapshot: &MetricsSnapshot, process: &ProcessFigures) -> String {
         "Messages no route matched.",
         snapshot.unrouted,
     );
-    upstream(&mut out, snapshot);
+    upstream(&mut out, snapshot, process.oldest_queued_secs);
     if let Some(bytes) = process.resident_bytes {
         single(
             &mut out,
@@ -332,7 +337,7 @@ fn usage(out: &mut String, modules: &[ModuleSnapshot]) {
 }
 
 /// The `$upstream` queue, the cloud link and the leaf ingest.
-fn upstream(out: &mut String, snapshot: &MetricsSnapshot) {
+fn upstream(out: &mut String, snapshot: &MetricsSnapshot, oldest_secs: Option<f64>) {
     let q = &snapshot.queue;
     single(
         out,
@@ -355,6 +360,15 @@ fn upstream(out: &mut String, snapshot: &MetricsSnapshot) {
         "Bytes of the messages waiting in the $upstream queue.",
         q.bytes,
     );
+    if let Some(age) = oldest_secs {
+        family(
+            out,
+            "ganglion_upstream_oldest_message_age_seconds",
+            "gauge",
+            "How long the message that has waited longest in the queue has existed (0 when empty).",
+        )
+        .sample(&[], age);
+    }
     single(
         out,
         "ganglion_upstream_messages_delivered_total",
@@ -451,7 +465,8 @@ mod tests {
         let metrics = Metrics::new(["a\"b\\c\nd"], ["r1"]);
         let text = render(
             &metrics.snapshot(),
-            &ProcessFigures {
+            &ScrapeFigures {
+                oldest_queued_secs: Some(2.5),
                 resident_bytes: Some(4096),
                 written_bytes: Some(512),
             },
@@ -464,6 +479,7 @@ mod tests {
         assert!(text.contains("ganglion_route_messages_matched_total{route=\"r1\"} 0\n"));
         assert!(text.contains("process_resident_memory_bytes 4096\n"));
         assert!(text.contains("process_storage_written_bytes_total 512\n"));
+        assert!(text.contains("ganglion_upstream_oldest_message_age_seconds 2.5\n"));
         let mut seen = std::collections::BTreeSet::new();
         for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
             let name = line.split(' ').nth(2).unwrap();
@@ -486,7 +502,7 @@ mod tests {
         let m = metrics.module("m").unwrap();
         m.call_took(std::time::Duration::from_micros(30), 65536, 1 << 20);
         m.call_took(std::time::Duration::from_millis(2), 131072, 1 << 20);
-        let text = render(&metrics.snapshot(), &ProcessFigures::default());
+        let text = render(&metrics.snapshot(), &ScrapeFigures::default());
         for (series, value) in [
             (
                 "ganglion_module_call_duration_seconds_bucket{module=\"m\",le=\"0.00001\"}",
@@ -532,7 +548,7 @@ mod tests {
     #[test]
     fn a_module_is_in_one_status() {
         let metrics = Metrics::new(["m"], []);
-        let text = render(&metrics.snapshot(), &ProcessFigures::default());
+        let text = render(&metrics.snapshot(), &ScrapeFigures::default());
         let ones: Vec<&str> = text
             .lines()
             .filter(|l| l.starts_with("ganglion_module_status{") && l.ends_with(" 1"))
@@ -546,7 +562,7 @@ mod tests {
     #[test]
     fn this_process_has_a_resident_size() {
         if cfg!(target_os = "linux") {
-            let now = ProcessFigures::now();
+            let now = ScrapeFigures::now();
             assert!(now.resident_bytes.unwrap_or(0) > 0);
             assert!(now.written_bytes.is_some());
         }
