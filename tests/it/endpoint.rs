@@ -8,6 +8,7 @@ use crate::support::{collect_until, start_all};
 use ganglion::Manifest;
 use ganglion::message::new_message;
 use ganglion_tests::artifacts::RELAY;
+use ganglion_tests::prometheus::metric as value;
 use ganglion_tests::toml_path;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -54,15 +55,6 @@ async fn scrape(addr: SocketAddr, token: Option<&str>) -> (u16, String, String) 
     })
     .await
     .unwrap()
-}
-
-/// The value of the sample `series` (name and labels as written) in `text`.
-fn value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

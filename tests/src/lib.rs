@@ -6,6 +6,7 @@
 //! - [`cloud`]: a cloud-side subscriber to what the gateway publishes.
 //! - [`leaf`]: a leaf device publishing at QoS 1.
 //! - [`process`]: a `ganglion` process read line by line, and signals.
+//! - [`prometheus`]: reading a sample from the metrics endpoint's text.
 //! - [`eventually`]: waiting for a condition (or retrying an awaited check),
 //!   with what was last seen.
 
@@ -14,6 +15,7 @@ pub mod cloud;
 pub mod eventually;
 pub mod leaf;
 pub mod process;
+pub mod prometheus;
 
 use std::path::Path;
 

@@ -5,6 +5,8 @@
 //! object a line, with the module as a field.
 
 use ganglion_tests::process::Running;
+use ganglion_tests::prometheus::metric as value;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -46,33 +48,24 @@ fn get(url: &str) -> (u16, String) {
     (status, resp.body_mut().read_to_string().unwrap())
 }
 
-/// The value of the sample `series` in `text`.
-fn value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
-        .parse()
-        .unwrap()
+/// `ganglion run` on the demo deployment in `dir`, with `flags` added.
+fn demo(dir: &Path, flags: &[&str]) -> Running {
+    let manifest = ganglion_tests::write_manifest(dir, &ganglion_tests::demo_manifest(50));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ganglion"));
+    cmd.args(["run", "--flow-every", "0"])
+        .args(flags)
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("GANGLION_LOG", "info");
+    Running::spawn(cmd, WAIT)
 }
 
 #[test]
 fn run_serves_metrics_where_the_flag_says() {
     let dir = tempfile::tempdir().unwrap();
-    let manifest = ganglion_tests::write_manifest(dir.path(), &ganglion_tests::demo_manifest(50));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ganglion"));
-    cmd.args([
-        "run",
-        "--flow-every",
-        "0",
-        "--metrics-addr",
-        "127.0.0.1:0",
-        "--manifest",
-    ])
-    .arg(&manifest)
-    .arg("--data-dir")
-    .arg(dir.path().join("data"))
-    .env("GANGLION_LOG", "info");
-    let gateway = Running::spawn(cmd, WAIT);
+    let gateway = demo(dir.path(), &["--metrics-addr", "127.0.0.1:0"]);
     let lines = gateway.until(1, |l| l.contains("metrics endpoint on http://"));
     let url = lines
         .last()
@@ -137,21 +130,7 @@ fn an_exposed_flag_address_without_a_token_is_refused() {
 #[test]
 fn json_logs_are_one_object_a_line_with_the_module_as_a_field() {
     let dir = tempfile::tempdir().unwrap();
-    let manifest = ganglion_tests::write_manifest(dir.path(), &ganglion_tests::demo_manifest(50));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ganglion"));
-    cmd.args([
-        "run",
-        "--flow-every",
-        "0",
-        "--log-format",
-        "json",
-        "--manifest",
-    ])
-    .arg(&manifest)
-    .arg("--data-dir")
-    .arg(dir.path().join("data"))
-    .env("GANGLION_LOG", "info");
-    let gateway = Running::spawn(cmd, WAIT);
+    let gateway = demo(dir.path(), &["--log-format", "json"]);
     gateway.until(1, |l| l.contains("gateway running"));
     let (log, _) = gateway.stop();
     let lines: Vec<serde_json::Value> = log
