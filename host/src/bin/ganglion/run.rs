@@ -12,6 +12,7 @@ use ganglion::uplink::tls::ClientCert;
 use ganglion::{Gateway, GatewayOptions, Manifest};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
 /// The flags of `ganglion run`.
@@ -181,6 +182,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
 }
 
 async fn serve(args: &RunArgs) -> Result<()> {
+    let mut signals = StopSignals::listen()?;
     let manifest_path: &Path = &args.manifest;
     let manifest = Manifest::load(manifest_path)?;
     let mut options = GatewayOptions::new(&args.data_dir);
@@ -221,14 +223,9 @@ async fn serve(args: &RunArgs) -> Result<()> {
     let mut display = (flow_every > 0).then(|| flow::spawn(observer));
     let mut ticks = tokio::time::interval(Duration::from_secs(flow_every.max(1)));
     ticks.tick().await;
-    let signal = shutdown_signal();
-    tokio::pin!(signal);
     loop {
         tokio::select! {
-            result = &mut signal => {
-                result?;
-                break;
-            }
+            () = signals.recv() => break,
             _ = ticks.tick(), if display.is_some() => {
                 if let Some(d) = display.as_mut() {
                     d.summary(&gateway.metrics());
@@ -245,12 +242,27 @@ async fn serve(args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
-async fn shutdown_signal() -> Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C"),
-        _ = term.recv() => Ok(()),
+/// Ctrl-C (SIGINT) and SIGTERM, caught from the moment this is made: one
+/// that comes while the gateway still starts (compiling its modules, say)
+/// stops it cleanly once it has started, instead of killing it.
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl StopSignals {
+    fn listen() -> Result<StopSignals> {
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?,
+            terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+        })
+    }
+
+    /// Resolves on the first of them.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
     }
 }
