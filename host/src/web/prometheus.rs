@@ -147,7 +147,19 @@ fn per_module(
     help: &str,
     value: impl Fn(&ModuleSnapshot) -> u64,
 ) {
-    let mut f = family(out, name, "counter", help);
+    per_module_of(out, modules, name, "counter", help, value);
+}
+
+/// A per-module family of `kind` (`counter` or `gauge`).
+fn per_module_of(
+    out: &mut String,
+    modules: &[ModuleSnapshot],
+    name: &'static str,
+    kind: &str,
+    help: &str,
+    value: impl Fn(&ModuleSnapshot) -> u64,
+) {
+    let mut f = family(out, name, kind, help);
     for m in modules {
         f.sample(&[("module", &m.name)], value(m));
     }
@@ -310,27 +322,27 @@ fn usage(out: &mut String, modules: &[ModuleSnapshot]) {
         f.suffixed("_sum", &[("module", &m.name)], seconds(m.usage.busy_nanos));
         f.suffixed("_count", &[("module", &m.name)], m.usage.calls);
     }
-    let gauge = |out: &mut String, name, help, value: fn(&ModuleSnapshot) -> u64| {
-        let mut f = family(out, name, "gauge", help);
-        for m in modules {
-            f.sample(&[("module", &m.name)], value(m));
-        }
-    };
-    gauge(
+    per_module_of(
         out,
+        modules,
         "ganglion_module_memory_bytes",
+        "gauge",
         "Linear memory of the module's instance, after its last call.",
         |m| m.usage.memory_bytes,
     );
-    gauge(
+    per_module_of(
         out,
+        modules,
         "ganglion_module_memory_limit_bytes",
+        "gauge",
         "The most linear memory the module's instance may have.",
         |m| m.usage.memory_limit_bytes,
     );
-    gauge(
+    per_module_of(
         out,
+        modules,
         "ganglion_module_queue_messages",
+        "gauge",
         "Messages waiting for the module.",
         |m| m.usage.queued,
     );
