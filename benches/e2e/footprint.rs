@@ -13,6 +13,9 @@
 //!   anything), on a restart, for the resident memory each idle module adds:
 //!   (RSS with the relays − RSS without) / [`EXTRA_RELAYS`]. Both with the
 //!   default allocation (the instance pool) and with `--no-pool`. The
+//!   web endpoint's cost is the demo on a restart again, with its three
+//!   charts and `--metrics-addr`, after `/metrics` and the page's event
+//!   stream have each been read once. The
 //!   baseline is the same binary with its async runtime up but no gateway:
 //!   `ganglion run` blocked opening a manifest that is a FIFO nobody writes.
 //! - **cold start**: from just before the spawn of `ganglion run` to the
@@ -41,10 +44,12 @@
 
 #[path = "footprint/deployments.rs"]
 mod deployments;
+#[path = "footprint/page.rs"]
+mod page;
 #[path = "footprint/process.rs"]
 mod process;
 
-use deployments::{cold_manifest, demo_manifest};
+use deployments::{cold_manifest, demo_manifest, demo_with_charts};
 use ganglion_benches::results::{Goal, Row, Table};
 use process::{Footprint, Process, command, footprint, ganglion_bin, run_args};
 use std::collections::BTreeMap;
@@ -75,6 +80,17 @@ struct Idle {
 /// Starts the gateway, waits until it runs and [`SETTLE`] more, samples it,
 /// and stops it.
 fn idle(bin: &Path, manifest: &Path, data_dir: &Path, flags: &[&str]) -> Idle {
+    idle_with(bin, manifest, data_dir, flags, || {})
+}
+
+/// [`idle`], calling `before_sample` after the settling time.
+fn idle_with(
+    bin: &Path,
+    manifest: &Path,
+    data_dir: &Path,
+    flags: &[&str],
+    before_sample: impl Fn(),
+) -> Idle {
     let cache = cache_state(data_dir);
     let mut p = Process::spawn(
         bin,
@@ -86,6 +102,7 @@ fn idle(bin: &Path, manifest: &Path, data_dir: &Path, flags: &[&str]) -> Idle {
     );
     p.wait_running();
     std::thread::sleep(SETTLE);
+    before_sample();
     p.check_alive();
     let footprint = footprint(p.pid);
     let allocation = p
@@ -266,6 +283,7 @@ fn memory_table(bin: &Path) -> Table {
     let mut baseline = Vec::new();
     let (mut first, mut restart, mut relays) = (Vec::new(), Vec::new(), Vec::new());
     let (mut np_restart, mut np_relays) = (Vec::new(), Vec::new());
+    let mut page_on = Vec::new();
     let mut allocations = (String::new(), String::new(), String::new());
     for _ in 0..RUNS {
         let dir = tempfile::tempdir().unwrap();
@@ -273,6 +291,8 @@ fn memory_table(bin: &Path) -> Table {
         std::fs::write(&demo, demo_manifest(0)).unwrap();
         let with_relays = dir.path().join("demo-relays.toml");
         std::fs::write(&with_relays, demo_manifest(EXTRA_RELAYS)).unwrap();
+        let charted = dir.path().join("demo-charts.toml");
+        std::fs::write(&charted, demo_with_charts()).unwrap();
 
         baseline.push(before_gateway(bin, dir.path()));
 
@@ -281,6 +301,11 @@ fn memory_table(bin: &Path) -> Table {
         let r = idle(bin, &demo, &data, &[]);
         allocations.0 = r.allocation;
         restart.push(r.footprint);
+        let port = page::free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let flags = ["--metrics-addr", addr.as_str()];
+        let r = idle_with(bin, &charted, &data, &flags, || page::read_page(port));
+        page_on.push(r.footprint);
 
         let data = dir.path().join("pool-relays");
         warm_up(bin, &with_relays, &data, &[]);
@@ -315,6 +340,8 @@ fn memory_table(bin: &Path) -> Table {
     let first_case = "RSS, demo idle, first start (fresh data dir: 2 components compiled)";
     let restart_case = "RSS, demo idle, restart (from the compiled cache)";
     let per_relay_case = format!("added RSS per idle relay ({EXTRA_RELAYS} added), restart");
+    let page_case = "RSS, demo idle, restart, web endpoint on (3 charts; /metrics and the page's \
+                     stream read once)";
     Table {
         id: "memory".to_string(),
         rows: vec![
@@ -344,6 +371,17 @@ fn memory_table(bin: &Path) -> Table {
             ),
             Row::new("  threads (restart)", "threads", col(&restart, threads)),
             Row::new("  VmSize (restart)", "MB", col(&restart, vm)),
+            Row::new(page_case, "MB", col(&page_on, rss)).against(restart_case, None),
+            Row::new(
+                "  added by the web endpoint (RSS with it − without, restart)",
+                "MB",
+                page_on
+                    .iter()
+                    .zip(&restart)
+                    .map(|(w, o)| w.rss - o.rss)
+                    .collect(),
+            )
+            .goal(Goal::AtMost(1.0)),
             Row::new(
                 format!("RSS, demo + {EXTRA_RELAYS} idle relays, restart"),
                 "MB",

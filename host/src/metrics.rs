@@ -4,11 +4,13 @@
 //! why it exited) is not a counter: its supervisor publishes it
 //! ([`crate::lifecycle`]), and [`MetricsSnapshot::with_states`] joins the two.
 
+pub mod series;
 mod usage;
 
 pub use crate::lifecycle::{ExitReason, ModuleStatus};
 use crate::lifecycle::{ModuleStates, state_of};
 use serde::Serialize;
+use series::Series;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
@@ -160,6 +162,9 @@ pub struct Metrics {
     modules: RwLock<Vec<Arc<ModuleMetrics>>>,
     /// Per route, in manifest order; replaced with the routes.
     routes: RwLock<Vec<Arc<RouteMetrics>>>,
+    /// The charted telemetry series, in manifest order; replaced with the
+    /// routes.
+    series: RwLock<Vec<Arc<Series>>>,
     upstream: AtomicU64,
     unrouted: AtomicU64,
     /// The `$upstream` queue's counters.
@@ -339,6 +344,7 @@ impl Metrics {
                     .map(|r| Arc::new(RouteMetrics::new(r)))
                     .collect(),
             ),
+            series: RwLock::new(Vec::new()),
             upstream: AtomicU64::new(0),
             unrouted: AtomicU64::new(0),
             queue: QueueMetrics::default(),
@@ -368,6 +374,19 @@ impl Metrics {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The charted series, in manifest order.
+    pub fn series(&self) -> Vec<Arc<Series>> {
+        self.series
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the charted series.
+    pub(crate) fn set_series(&self, series: Vec<Arc<Series>>) {
+        *self.series.write().unwrap_or_else(|p| p.into_inner()) = series;
     }
 
     /// The counters of module `name`.

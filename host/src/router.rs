@@ -11,6 +11,7 @@
 
 use crate::envelope::{Delivery, Envelope, UpstreamMessage};
 use crate::message::Message;
+use crate::metrics::series::{ChartSpec, Series};
 use crate::metrics::{Metrics, ModuleMetrics, RouteMetrics};
 use crate::receipt::Receipt;
 use crate::route::{MessageView, Route, RouteSpec, Sink};
@@ -41,6 +42,8 @@ struct Entry {
     priority: Option<u8>,
     time_to_live: Option<Duration>,
     metrics: Arc<RouteMetrics>,
+    /// The charted series read from the messages that take the route.
+    series: Vec<Arc<Series>>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -55,6 +58,8 @@ pub enum RouterCommand {
     Reconfigure {
         /// The new routes.
         routes: Vec<RouteSpec>,
+        /// The telemetry series charted from them.
+        charts: Vec<ChartSpec>,
         /// Every module's input queue, by name.
         inboxes: Vec<(String, ModuleInbox)>,
         /// Told when the new table is in use.
@@ -90,14 +95,31 @@ impl Router {
             upstream,
             metrics,
         };
-        router.reconfigure(routes, inboxes);
+        router.reconfigure(routes, &[], inboxes);
         router
     }
 
-    /// Replaces the routing table. Route counters carry over by route name.
-    fn reconfigure(&mut self, routes: &[RouteSpec], inboxes: Vec<(String, ModuleInbox)>) {
+    /// Replaces the routing table. Route counters carry over by route name,
+    /// and a series' points by its route and path.
+    fn reconfigure(
+        &mut self,
+        routes: &[RouteSpec],
+        charts: &[ChartSpec],
+        inboxes: Vec<(String, ModuleInbox)>,
+    ) {
         let metrics = &self.metrics;
         let old_counters = metrics.routes();
+        let old_series = metrics.series();
+        let series: Vec<Arc<Series>> = charts
+            .iter()
+            .map(|chart| {
+                old_series
+                    .iter()
+                    .find(|s| s.spec.route == chart.route && s.spec.path == chart.path)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(Series::new(chart.clone())))
+            })
+            .collect();
         let mut counters = Vec::with_capacity(routes.len());
         let mut entries = Vec::with_capacity(routes.len());
         for spec in routes {
@@ -127,9 +149,15 @@ impl Router {
                 priority: spec.priority,
                 time_to_live: spec.time_to_live,
                 metrics,
+                series: series
+                    .iter()
+                    .filter(|s| s.spec.route == *name)
+                    .cloned()
+                    .collect(),
             });
         }
         self.metrics.set_routes(counters);
+        self.metrics.set_series(series);
         self.entries = entries;
         self.inboxes = inboxes.into_iter().map(|(_, inbox)| inbox).collect();
     }
@@ -146,8 +174,8 @@ impl Router {
             tokio::select! {
                 biased;
                 command = commands.recv(), if commands_open => match command {
-                    Some(RouterCommand::Reconfigure { routes, inboxes, done }) => {
-                        self.reconfigure(&routes, inboxes);
+                    Some(RouterCommand::Reconfigure { routes, charts, inboxes, done }) => {
+                        self.reconfigure(&routes, &charts, inboxes);
                         let _ = done.send(());
                     }
                     None => commands_open = false,
@@ -176,6 +204,11 @@ impl Router {
         for (i, entry) in self.entries.iter().enumerate() {
             if wanted(&entry.sink) && entry.route.accepts(origin, &view) {
                 entry.metrics.matched();
+                for series in &entry.series {
+                    if let Some(value) = view.number(&series.spec.path) {
+                        series.record(crate::message::now_ms(), value);
+                    }
+                }
                 match targets.iter_mut().find(|(_, t)| *t == &entry.target) {
                     Some(slot) if entry.rank < self.entries[slot.0].rank => slot.0 = i,
                     Some(_) => {}

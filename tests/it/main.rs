@@ -21,6 +21,7 @@ mod maintenance;
 mod manifest;
 mod ml;
 mod operator;
+mod page;
 mod precompiled;
 mod push;
 mod routing;

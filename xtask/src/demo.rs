@@ -10,12 +10,19 @@
 //! profile, whose optimised cranelift compiles the 10 MB fan-health component
 //! in about 30 s (the demo profile's took 3 min 6 s to a running gateway here,
 //! with a CI run sharing the two cores); either in `release` with `--release`.
+//!
+//! The gateway serves its web page and `/metrics` on [`DEMO_PAGE`] unless
+//! `--metrics-addr` names another address (or `off`).
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::{WASM_TARGET, build_guests, cargo, run, status};
+
+/// Where the demo serves the web page and `/metrics` (`--metrics-addr ADDR`
+/// for another, `off` for none).
+const DEMO_PAGE: &str = "127.0.0.1:9600";
 
 /// A demo scenario: its name, its manifest and its data directory, relative to
 /// the project root.
@@ -81,13 +88,26 @@ pub(crate) fn demo(root: &Path, args: &[String]) -> Result<()> {
     // Ctrl-C reaches the whole process group: let the gateway handle it and
     // report its own exit status.
     ctrlc::set_handler(|| {}).context("cannot set the Ctrl-C handler")?;
-    let code = status(Command::new(binary).current_dir(root).args([
+    let page = match args.iter().position(|a| a == "--metrics-addr") {
+        Some(i) => args
+            .get(i + 1)
+            .context("--metrics-addr needs an address (or `off`)")?
+            .as_str(),
+        None => DEMO_PAGE,
+    };
+    let mut gateway = Command::new(binary);
+    gateway.current_dir(root).args([
         "run",
         "--manifest",
         scenario.manifest,
         "--data-dir",
         scenario.data_dir,
-    ]))?;
+    ]);
+    if page != "off" {
+        println!("The gateway's page: http://{page}/ (metrics: http://{page}/metrics)");
+        gateway.args(["--metrics-addr", page]);
+    }
+    let code = status(&mut gateway)?;
     if !code.success() {
         bail!("the gateway exited with {code}");
     }

@@ -4,8 +4,10 @@
 //!   modules the demo deployment loads and the `ganglion` binary, and runs
 //!   `ganglion run` on `demo/deployment.toml` (no broker needed), or with
 //!   `--scenario maintenance` on `demo/maintenance.toml` (a fan wearing out:
-//!   windows, models, drift, a purchase order). See `demo.rs`.
-//! - `test`: installs what the tests need, checks formatting and lints (the
+//!   windows, models, drift, a purchase order), serving the web page on
+//!   127.0.0.1:9600 (`--metrics-addr` for another). See `demo.rs`.
+//! - `test`: installs what the tests need (the wasm target, mosquitto,
+//!   chromium), checks formatting and lints (the
 //!   runtime-only build's too), and runs every test. `.ci/run` calls it.
 //! - `modules`: builds the guest modules to components under `target/guests/`.
 //! - `cross`: builds `ganglion` for aarch64 Linux (Raspberry Pi 3/4/5) with
@@ -50,7 +52,7 @@ fn main() -> Result<()> {
         Some("sizes") => cross::sizes(&root),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo [--release] [--scenario alerts|maintenance] | test | modules | bench [NAME ...] | cycles | train | cross [--demo] [--runtime-only] | test-cross | sizes>"
+                "usage: cargo xtask <demo [--release] [--scenario alerts|maintenance] [--metrics-addr ADDR|off] | test | modules | bench [NAME ...] | cycles | train | cross [--demo] [--runtime-only] | test-cross | sizes>"
             );
             bail!("unknown or missing command: {:?}", args.first());
         }
@@ -169,6 +171,12 @@ pub(crate) fn ensure_mosquitto() -> Result<()> {
     )
 }
 
+/// Installs Debian's chromium (and a font for it to draw text with), which
+/// the web page's test drives headless, when it is missing and we are root.
+pub(crate) fn ensure_chromium() -> Result<()> {
+    ensure_packages("command -v chromium", &["chromium", "fonts-liberation"])
+}
+
 /// Builds every guest module to a component under `target/guests/`.
 pub(crate) fn build_modules(root: &Path) -> Result<()> {
     build_guests(root, &[])
@@ -198,6 +206,7 @@ fn test(root: &Path) -> Result<()> {
     cycles::cycles(root)?;
     ensure_wasm_target()?;
     ensure_mosquitto()?;
+    ensure_chromium()?;
     let guests = root.join("example-modules");
     for dir in [root, guests.as_path()] {
         run(cargo()

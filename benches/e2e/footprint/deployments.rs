@@ -12,6 +12,26 @@ sensor-to-filter = 'FROM /messages/modules/temp-sensor/outputs/temperatureOutput
 alerts-to-cloud = 'FROM /messages/modules/temp-filter/outputs/output1 INTO $upstream'
 "#;
 
+/// The charts of `demo/deployment.toml`'s web page.
+const DEMO_CHARTS: &str = r#"
+[[metrics.chart]]
+route = "sensor-to-filter"
+path = "machine.temperature"
+
+[[metrics.chart]]
+route = "alerts-to-cloud"
+path = "machine.temperature"
+
+[[metrics.chart]]
+route = "sensor-to-filter"
+path = "ambient.humidity"
+"#;
+
+/// The demo deployment with its web page's charts.
+pub fn demo_with_charts() -> String {
+    demo_manifest(0) + DEMO_CHARTS
+}
+
 /// `demo/deployment.toml` with this build's component paths, and
 /// `extra_relays` idle relays.
 pub fn demo_manifest(extra_relays: usize) -> String {

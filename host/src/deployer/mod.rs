@@ -27,6 +27,7 @@ use crate::artifact::pushed::ArtifactStore;
 use crate::envelope::{Delivery, Envelope};
 use crate::lifecycle::{self, ModuleState, ModuleStates};
 use crate::manifest::{DesiredStatus, Manifest, ModuleSpec};
+use crate::metrics::series::ChartSpec;
 use crate::metrics::{Metrics, ModuleMetrics};
 use crate::route::RouteSpec;
 use crate::router::{ModuleInbox, RouterCommand};
@@ -197,6 +198,8 @@ pub struct Deployer {
     artifacts: ArtifactStore,
     modules: Vec<(String, Module)>,
     routes: Vec<RouteSpec>,
+    /// The telemetry series charted from the routes (`[[metrics.chart]]`).
+    charts: Vec<ChartSpec>,
     /// The manifest that runs, for the settings that apply at the next start.
     current: Option<Manifest>,
     /// Counts hot swaps, to tell a probation's rollback request from a stale one.
@@ -223,6 +226,7 @@ impl Deployer {
             artifacts,
             modules: Vec::new(),
             routes: Vec::new(),
+            charts: Vec::new(),
             current: None,
             swaps: 0,
         })
@@ -391,6 +395,7 @@ impl Deployer {
         }
         self.modules = next;
         self.routes = manifest.routes.clone();
+        self.charts = manifest.metrics.charts.clone();
         self.publish_modules().await;
         let mut failed = Vec::new();
         for (name, start) in starts {
@@ -487,6 +492,7 @@ impl Deployer {
         let (done, applied) = oneshot::channel();
         let command = RouterCommand::Reconfigure {
             routes: self.routes.clone(),
+            charts: self.charts.clone(),
             inboxes,
             done,
         };

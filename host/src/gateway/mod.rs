@@ -209,7 +209,7 @@ impl Gateway {
     /// what it holds, and waits for every task to end.
     pub async fn shutdown(mut self) -> MetricsSnapshot {
         if let Some(endpoint) = self.endpoint.take() {
-            endpoint.stop();
+            endpoint.stop().await;
         }
         let _ = self.shutdown.send(true);
         self.ingress = None;

@@ -30,7 +30,8 @@
 //! Besides the modules and routes: `[store-and-forward]` (the `$upstream`
 //! queue), `[upstream]` (the cloud broker), `[ingest]` (leaf devices on the
 //! local broker) and `[metrics]` (the local HTTP endpoint: `addr`,
-//! `token-file`, `allow-anonymous`; see `metrics.rs`).
+//! `token-file`, `allow-anonymous`, and `[[metrics.chart]]` series for the
+//! web page; see `metrics.rs`).
 
 mod grants;
 pub mod import;
@@ -372,7 +373,10 @@ impl Manifest {
         let metrics = dto
             .metrics
             .as_ref()
-            .map(|m| metrics::validate(m, base, &mut c))
+            .map(|m| {
+                let names: Vec<&str> = dto.routes.keys().map(String::as_str).collect();
+                metrics::validate(m, base, &names, &mut c)
+            })
             .unwrap_or_default();
         if c.problems.is_empty() {
             Ok(Manifest {

@@ -7,7 +7,7 @@ pub mod condition;
 mod grammar;
 pub mod sample;
 
-pub use condition::{Condition, ConditionError, MessageView, Tri};
+pub use condition::{BodyPath, Condition, ConditionError, MessageView, Tri};
 pub use grammar::parse_route;
 
 use std::fmt;

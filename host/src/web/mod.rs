@@ -1,7 +1,8 @@
 //! The gateway's local HTTP endpoint: `/metrics`, every counter in the
 //! Prometheus text format, for a scraper on the gateway or the plant
-//! network. Off unless the manifest's `[metrics]` or `--metrics-addr` names
-//! an address; [`access`] says who may read it.
+//! network, and `/`, a web page of the modules, routes, the cloud link and
+//! charts of telemetry, updated live. Off unless the manifest's `[metrics]`
+//! or `--metrics-addr` names an address; [`access`] says who may read it.
 //!
 //! The server (axum over hyper) runs as one task beside the gateway's; it
 //! owns no state, and reads the counters, the modules' lifecycle and the
@@ -11,8 +12,13 @@
 //! - `access.rs`: the address, the bearer token, and the rule that a
 //!   non-loopback address needs one or an explicit `allow-anonymous`.
 //! - `prometheus.rs`: the exposition format, and the metric names.
+//! - `page.rs` (and `page.html`): the web page and its JSON and event
+//!   stream.
+//! - `process.rs`: what is measured of the process at each request.
 
 pub mod access;
+pub mod page;
+pub mod process;
 pub mod prometheus;
 
 pub use access::{EndpointConfig, Token};
@@ -93,6 +99,8 @@ pub const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(1)
 pub(crate) struct Endpoint {
     /// The address it listens on (the port chosen, if 0 was asked for).
     pub(crate) addr: SocketAddr,
+    /// Tells the server, and every open event stream, to stop.
+    stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
@@ -108,39 +116,65 @@ impl Endpoint {
         };
         let listener = TcpListener::bind(config.addr).await.map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;
+        let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(Shared {
             sources,
             token: config.token.clone(),
+            stop: stopped.clone(),
+            streams: Arc::new(tokio::sync::Semaphore::new(page::MAX_STREAMS)),
         });
         let app = Router::new()
             .route("/metrics", get(metrics))
+            .route("/", get(page::index))
+            .route("/api/state", get(page::state))
+            .route("/api/events", get(page::events))
             .with_state(shared);
+        let mut stopped = stopped;
         let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            });
+            if let Err(e) = serve.await {
                 tracing::error!("metrics endpoint on {addr} stopped: {e}");
             }
         });
         tracing::info!(
-            "metrics endpoint on http://{addr}/metrics ({})",
+            "metrics endpoint on http://{addr}/metrics (the web page on http://{addr}/; {})",
             if config.token.is_some() {
                 "bearer token required"
             } else {
                 "no token"
             }
         );
-        Ok(Endpoint { addr, task })
+        Ok(Endpoint { addr, stop, task })
     }
 
-    /// Stops serving; a request being answered is cut off.
-    pub(crate) fn stop(self) {
-        self.task.abort();
+    /// Stops serving: the listener closes, open event streams end, and the
+    /// requests being answered finish (within [`FINISH_WITHIN`], or they
+    /// are cut off).
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(true);
+        let mut task = self.task;
+        if tokio::time::timeout(FINISH_WITHIN, &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
     }
 }
+
+/// How long a stopping endpoint waits for the requests it is answering.
+pub const FINISH_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What every request handler reads.
 struct Shared {
     sources: Sources,
     token: Option<Token>,
+    /// True once the endpoint stops.
+    stop: watch::Receiver<bool>,
+    /// The event streams that may still open.
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -167,9 +201,9 @@ async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
     if let Err(refused) = shared.check(&headers) {
         return refused;
     }
-    let process = prometheus::ScrapeFigures {
+    let process = process::ScrapeFigures {
         oldest_queued_secs: shared.sources.oldest_age().await,
-        ..prometheus::ScrapeFigures::now()
+        ..process::ScrapeFigures::now()
     };
     let body = prometheus::render(&shared.sources.snapshot(), &process);
     ([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], body).into_response()

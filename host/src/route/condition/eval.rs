@@ -16,7 +16,7 @@
 //!   gives the other side.
 //! - At the top, a bool decides, `null` is false, and anything else is undefined.
 
-use super::body;
+use super::body::{self, BodyPath};
 use super::dotnet::{eq_ignore_case, ordinal_cmp};
 use super::functions::is_defined;
 use super::types::{BinOp, Expr, ExprKind, Literal, SysProp, Type};
@@ -83,6 +83,15 @@ impl<'m> MessageView<'m> {
 
     fn body(&self) -> Option<&serde_json::Value> {
         self.body.get_or_init(|| body::decode(self.msg)).as_ref()
+    }
+
+    /// The number at `path` in the body, if the body is JSON and holds a
+    /// finite number there (what a chart plots).
+    pub fn number(&self, path: &BodyPath) -> Option<f64> {
+        match path.select(self.body()?) {
+            Value::Number(n) if n.is_finite() => Some(n),
+            _ => None,
+        }
     }
 
     /// The application property `name`, matched in any case.
