@@ -1,12 +1,15 @@
 //! Route condition evaluation: a compiled condition against one message, for a
-//! simple application-property comparison and a `$body` query.
+//! simple application-property comparison and a `$body` query; and what a
+//! chart on the web page costs the router per message of its route: reading
+//! the number at its body path and recording it into the series.
 
 // Benchmark set-up: a failure is a broken benchmark, reported by a panic.
 #![allow(clippy::expect_used)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ganglion::message::new_message;
-use ganglion::route::{Condition, MessageView, Tri};
+use ganglion::message::{new_message, now_ms};
+use ganglion::metrics::series::{ChartSpec, Series};
+use ganglion::route::{BodyPath, Condition, MessageView, Tri};
 use ganglion_benches::reading;
 use std::hint::black_box;
 
@@ -31,6 +34,24 @@ fn conditions(c: &mut Criterion) {
     group.bench_function("$body.machine.temperature > 25", |b| {
         b.iter(|| black_box(body.evaluate(&MessageView::new(black_box(&msg)))))
     });
+    let path = BodyPath::compile("machine.temperature").expect("compiles");
+    let series = Series::new(ChartSpec {
+        route: "alerts".into(),
+        path: path.clone(),
+        title: "temperature".into(),
+    });
+    assert_eq!(MessageView::new(&msg).number(&path), Some(30.0));
+    group.bench_function(
+        "chart point: read $body.machine.temperature, record it",
+        |b| {
+            b.iter(|| {
+                let view = MessageView::new(black_box(&msg));
+                if let Some(v) = view.number(&path) {
+                    series.record(now_ms(), v);
+                }
+            })
+        },
+    );
     group.finish();
 }
 

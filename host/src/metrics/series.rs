@@ -63,7 +63,7 @@ impl Series {
 
     /// Records `value` read at `now_ms`. Values that are not finite are
     /// not recorded.
-    pub(crate) fn record(&self, now_ms: u64, value: f64) {
+    pub fn record(&self, now_ms: u64, value: f64) {
         if !value.is_finite() {
             return;
         }
