@@ -209,7 +209,15 @@ impl Process {
             && ganglion_tests::process::signal(&mut child, "TERM", Duration::from_secs(10))
                 .is_none()
         {
-            panic!("ganglion did not stop within 10 s of SIGTERM");
+            while let Ok(event) = self.events.recv_timeout(Duration::from_millis(200)) {
+                if let Event::Stderr(line, _) = event {
+                    self.log.push(line);
+                }
+            }
+            panic!(
+                "ganglion did not stop within 10 s of SIGTERM; it said:\n{}",
+                self.log.join("\n")
+            );
         }
     }
 }

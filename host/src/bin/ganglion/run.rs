@@ -182,9 +182,12 @@ pub fn run(args: &RunArgs) -> Result<()> {
 }
 
 async fn serve(args: &RunArgs) -> Result<()> {
-    let mut signals = StopSignals::listen()?;
     let manifest_path: &Path = &args.manifest;
+    // Read before the stop signals are caught: until the gateway starts there
+    // is nothing to stop cleanly, and a manifest whose read blocks (a FIFO, a
+    // hung network mount) must not make the process deaf to SIGTERM.
     let manifest = Manifest::load(manifest_path)?;
+    let mut signals = StopSignals::listen()?;
     let mut options = GatewayOptions::new(&args.data_dir);
     options.uplink = uplink(args, &manifest)?;
     options.manifest_dir = manifest_path
@@ -242,8 +245,8 @@ async fn serve(args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// Ctrl-C (SIGINT) and SIGTERM, caught from the moment this is made: one
-/// that comes while the gateway still starts (compiling its modules, say)
+/// Ctrl-C (SIGINT) and SIGTERM, caught from the moment this is made (once
+/// the manifest is read): one that comes while the gateway still starts (compiling its modules, say)
 /// stops it cleanly once it has started, instead of killing it.
 struct StopSignals {
     interrupt: Signal,
