@@ -155,6 +155,11 @@ const CRITERION: &[(&str, &[CriterionRow])] = &[
         &[
             row("condition", "property = 'Alert'", false),
             row("condition", "$body.machine.temperature > 25", false),
+            row(
+                "condition",
+                "chart point: read $body.machine.temperature, record it",
+                false,
+            ),
         ],
     ),
     (
