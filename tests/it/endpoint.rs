@@ -30,9 +30,20 @@ fn relay_manifest(dir: &Path, metrics: &str) -> Result<Manifest, ganglion::Manif
 }
 
 /// `GET /metrics` on `addr` (on loopback, whatever the endpoint bound),
-/// with `token` as a bearer token if given: the status and the body.
+/// with `token` as a bearer token if given: the status, the content type and
+/// the body.
 async fn scrape(addr: SocketAddr, token: Option<&str>) -> (u16, String, String) {
-    let url = format!("http://127.0.0.1:{}/metrics", addr.port());
+    http_get(addr, "/metrics", token).await
+}
+
+/// `GET path` on `addr`'s port on loopback, with `token` as a bearer token if
+/// given: the status, the content type and the body.
+pub(crate) async fn http_get(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, String, String) {
+    let url = format!("http://127.0.0.1:{}{path}", addr.port());
     let token = token.map(str::to_string);
     tokio::task::spawn_blocking(move || {
         let agent = ureq::Agent::config_builder()

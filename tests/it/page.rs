@@ -62,23 +62,8 @@ async fn start(m: &Manifest, dir: &Path) -> (Gateway, SocketAddr) {
 
 /// `GET path` on `addr` with `token`: the status and the body.
 async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
-    let url = format!("http://{addr}{path}");
-    let token = token.map(str::to_string);
-    tokio::task::spawn_blocking(move || {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
-        let mut req = agent.get(&url);
-        if let Some(t) = token {
-            req = req.header("Authorization", &format!("Bearer {t}"));
-        }
-        let mut resp = req.call().expect("the endpoint answers");
-        let status = resp.status().as_u16();
-        (status, resp.body_mut().read_to_string().unwrap_or_default())
-    })
-    .await
-    .unwrap()
+    let (status, _, body) = crate::endpoint::http_get(addr, path, token).await;
+    (status, body)
 }
 
 /// Debian's chromium, or `$CHROMIUM`.
