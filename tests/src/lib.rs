@@ -25,6 +25,21 @@ pub mod artifacts {
     include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));
 }
 
+/// The component `cargo xtask test` (or `cargo xtask modules`) built with
+/// componentize-py from `tests/modules-py/NAME` (`_` for `-` in the file's
+/// name); a missing one fails the test with how to build it.
+pub fn python_module(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/guests/python")
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    assert!(
+        path.is_file(),
+        "{} is missing: `cargo xtask modules` builds the Python modules",
+        path.display()
+    );
+    path.display().to_string()
+}
+
 /// Escapes a path for a TOML basic string.
 pub fn toml_path(path: &str) -> String {
     path.replace('\\', "\\\\").replace('"', "\\\"")

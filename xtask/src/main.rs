@@ -7,9 +7,11 @@
 //!   windows, models, drift, a purchase order), serving the web page on
 //!   127.0.0.1:9600 (`--metrics-addr` for another). See `demo.rs`.
 //! - `test`: installs what the tests need (the wasm target, mosquitto,
-//!   chromium), checks formatting and lints (the
+//!   chromium, componentize-py in a virtual environment), builds the Python
+//!   test modules, checks formatting and lints (the
 //!   runtime-only build's too), and runs every test. `.ci/run` calls it.
-//! - `modules`: builds the guest modules to components under `target/guests/`.
+//! - `modules`: builds the guest modules, Rust and Python (see `python.rs`),
+//!   to components under `target/guests/`.
 //! - `cross`: builds `ganglion` for aarch64 Linux (Raspberry Pi 3/4/5) with
 //!   Debian's cross gcc; `--demo` then runs the demo under qemu-user (see
 //!   `cross.rs`).
@@ -32,6 +34,7 @@ mod bench;
 mod cross;
 mod cycles;
 mod demo;
+mod python;
 mod report;
 mod train;
 
@@ -43,7 +46,10 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("demo") => demo::demo(&root, &args[1..]),
         Some("test") => test(&root),
-        Some("modules") => build_modules(&root),
+        Some("modules") => {
+            build_modules(&root)?;
+            python::build_python_modules(&root)
+        }
         Some("bench") => bench::bench(&root, &args[1..]),
         Some("cycles") => cycles::cycles(&root),
         Some("train") => train::train(&root),
@@ -207,6 +213,7 @@ fn test(root: &Path) -> Result<()> {
     ensure_wasm_target()?;
     ensure_mosquitto()?;
     ensure_chromium()?;
+    python::build_python_modules(root)?;
     let guests = root.join("example-modules");
     for dir in [root, guests.as_path()] {
         run(cargo()

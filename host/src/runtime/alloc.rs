@@ -34,9 +34,12 @@ use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 /// The fewest instance slots a pool has: 16 modules, each with room for a
 /// hot swap, on a 1 GB device.
 pub const DEFAULT_POOL_INSTANCES: u32 = 32;
-/// Core instances a component may make (its main module and the adapters'
-/// shims).
-const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+/// Core instances a component may make: a Rust module makes a few (its main
+/// module and the adapters' shims); a Python one built by componentize-py
+/// 0.25.1 makes 14 (libc, libpython and their shims, linked at
+/// instantiation), which 8 refused. The pool only counts them against this
+/// limit; their metadata is allocated when an instance is made.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 /// Tables a component may have.
 const TABLES_PER_COMPONENT: u32 = 4;
 /// The guard after each linear-memory slot (bounds are checked explicitly

@@ -9,6 +9,7 @@
 //! symbolic link), and each granted variable is read from the gateway's
 //! environment when the instance is made.
 
+use super::guest_output::{GuestOutput, Stream};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use wasmtime_wasi::{FsPerms, WasiCtx};
@@ -198,12 +199,17 @@ impl Grants {
 /// Builds module `module`'s WASI context from its `grants`: the granted
 /// directories preopened, the granted variables that are set copied from the
 /// gateway's environment (one that is not set is skipped, with a log line),
-/// and nothing else: no arguments, no standard input, and no network
+/// standard output and error into the gateway's log (rate-limited, see
+/// [`super::guest_output`]), and nothing else: no arguments, no standard
+/// input, and no network
 /// (wasmtime-wasi 48 denies TCP, UDP and name lookups by default, and this
 /// never allows them).
 pub fn wasi_ctx(module: &str, grants: &Grants) -> Result<WasiCtx, GrantError> {
     grants.check(module)?;
     let mut builder = WasiCtx::builder();
+    builder
+        .stdout(GuestOutput::new(module, Stream::Stdout))
+        .stderr(GuestOutput::new(module, Stream::Stderr));
     for dir in &grants.dirs {
         builder
             .preopened_dir(&dir.host, &dir.guest, dir.mode.perms())

@@ -24,6 +24,7 @@ mod compile;
 mod epoch;
 mod error;
 pub mod grants;
+mod guest_output;
 mod instance;
 mod state;
 pub mod storage;

@@ -13,6 +13,7 @@
 //! - [`crash`]: SIGKILL and SIGTERM under load lose no acknowledged message.
 //! - [`never_panics`]: property tests of the route parser and evaluator.
 //! - [`packaging`]: the systemd unit, checked by systemd.
+//! - [`python`]: a Python module in the default pool; its exception logged.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -26,3 +27,4 @@ mod emulated;
 mod metrics;
 mod never_panics;
 mod packaging;
+mod python;

@@ -2,7 +2,8 @@
 //! the flag says (its log names the address), the demo's counters move
 //! between two scrapes, and an address other machines can reach without a
 //! token is refused before anything starts; `--log-format json` writes one
-//! object a line, with the module as a field.
+//! object a line, with the module as a field; and what a module writes to
+//! its standard error (a Rust panic's message) reaches that log.
 
 use ganglion_tests::process::Running;
 use ganglion_tests::prometheus::metric as value;
@@ -148,4 +149,51 @@ fn json_logs_are_one_object_a_line_with_the_module_as_a_field() {
         .find(|l| l["fields"]["module"] == "temp-sensor")
         .unwrap_or_else(|| panic!("no line of the sensor's in {log}"));
     assert!(sensor["fields"]["message"].is_string(), "{sensor}");
+}
+
+#[test]
+fn a_module_panic_reaches_the_log_with_its_message_and_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = ganglion_tests::write_manifest(
+        dir.path(),
+        &format!(
+            "[modules.trapper]\npath = \"{}\"\nrestart-policy = \"never\"\n\
+             config = {{ panic-in-init = \"true\" }}\n\n\
+             [routes]\nup = \"FROM /messages/modules/trapper/* INTO $upstream\"\n",
+            ganglion_tests::toml_path(ganglion_tests::artifacts::TRAPPER)
+        ),
+    );
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ganglion"));
+    cmd.args(["run", "--flow-every", "0", "--log-format", "json"])
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("GANGLION_LOG", "info");
+    let gateway = Running::spawn(cmd, WAIT);
+    gateway.until(1, |l| l.contains("gateway running"));
+    let (log, _) = gateway.stop();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let panic = lines
+        .iter()
+        .position(|l| {
+            l["fields"]["stream"] == "stderr"
+                && l["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("asked to panic in init"))
+        })
+        .unwrap_or_else(|| panic!("no line of the module's stderr in {log}"));
+    assert_eq!(lines[panic]["fields"]["module"], "trapper", "{log}");
+    assert_eq!(lines[panic]["level"], "WARN", "{log}");
+    let trap = lines
+        .iter()
+        .position(|l| l.to_string().contains("did not start"))
+        .unwrap_or_else(|| panic!("no line of the failed start in {log}"));
+    assert!(
+        panic < trap,
+        "the panic's message comes before the trap: {log}"
+    );
 }
