@@ -215,13 +215,35 @@ impl Gateway {
         self.ingress = None;
         join(self.ingest_task.take(), "the ingest session").await;
         join(self.watch_task.take(), "the manifest watch").await;
-        join(self.agent_task.take(), "the agent").await;
+        join_within(self.agent_task.take(), "the agent", AGENT_STOP_WITHIN).await;
         join(self.deployer_task.take(), "the deployer").await;
         join(Some(&mut self.twins_task), "the twin keeper").await;
         join(Some(&mut self.router), "the router").await;
         join(Some(&mut self.upstream_task), "the upstream sink").await;
         join(self.link_task.take(), "the cloud connection").await;
         self.metrics()
+    }
+}
+
+/// How long a shutdown waits for the agent (the cloud control loop, which
+/// keeps nothing of its own: twins are the keeper's, deployments the
+/// deployer's) before it ends it. A shutdown has waited on it forever: once
+/// in CI, and once in about 1,300 runs of the signing test under load here;
+/// why is not found yet.
+const AGENT_STOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// [`join`], but a task that has not ended `within` of the shutdown is
+/// aborted, with an error logged.
+async fn join_within(task: Option<JoinHandle<()>>, what: &str, within: std::time::Duration) {
+    let Some(mut task) = task else { return };
+    match tokio::time::timeout(within, &mut task).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!("{what} ended abnormally: {e}"),
+        Err(_) => {
+            task.abort();
+            tracing::error!("{what} did not stop within {within:?} of the shutdown; ended");
+            let _ = task.await;
+        }
     }
 }
 
